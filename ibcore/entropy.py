@@ -266,9 +266,6 @@ class WKLEntropy(_KNNEntropy):
 
     method = "wkl"
 
-    def _check_params(self) -> None:
-        super()._check_params()
-
     def _weights(self, d: int) -> np.ndarray:
         return wkl_weights(d, self.k)
 

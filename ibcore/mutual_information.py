@@ -10,7 +10,9 @@ import numpy as np
 from scipy.special import digamma
 
 from . import knn
-from .entropy import ENTROPY_METHODS, check_method_options, estimate_from_terms, make_entropy_estimator
+from .entropy import (ENTROPY_METHODS, KDEEntropy, check_method_options, estimate_from_terms,
+                      make_entropy_estimator)
+from .mine import MINE_OPTIONS
 from .result import Estimate
 from .validation import as_labels, as_samples, check_int, check_no_duplicates, check_same_length
 from .whitening import fit_whitening, jitter_samples
@@ -62,17 +64,26 @@ def _check_classes(classes, counts, need: int, method: str, k_note: str) -> None
 
 
 def _pmi_entropy_based(method, x, yv, codes, classes, counts, opts) -> np.ndarray:
-    def fitted(data, name):
-        return make_entropy_estimator(method, **opts).fit(data, name=name)
+    share = opts.pop("share_bandwidth", True) and method.startswith("kde")
+    fixed_bandwidth = None
 
-    log_fx = fitted(x, "x").score_samples()
+    def fitted(data, name):
+        if fixed_bandwidth is None:
+            return make_entropy_estimator(method, **opts).fit(data, name=name)
+        return KDEEntropy(fixed_bandwidth, **opts).fit(data, name=name)
+
     if codes is None:
-        log_fy = fitted(yv, "y").score_samples()
-        log_fxy = fitted(np.hstack([x, yv]), "(x, y)").score_samples()
-        return log_fxy - log_fx - log_fy
+        # KDE: the bandwidth chosen on the joint sample serves the marginals too, so that the
+        # smoothing biases of the three entropies largely cancel (as in the authors' code).
+        joint = fitted(np.hstack([x, yv]), "(x, y)")
+        if share:
+            fixed_bandwidth = joint.bandwidth_
+        return joint.score_samples() - fitted(x, "x").score_samples() - fitted(yv, "y").score_samples()
     k = opts.get("k", 0)
     need = max(k + 1, 2, x.shape[1] + 1 if opts.get("rescale", True) else 2)
     _check_classes(classes, counts, need, method, f" with k={k}" if k else "")
+    # Labels: no bandwidth sharing, each class has far fewer samples than x and needs its own.
+    log_fx = fitted(x, "x").score_samples()
     pmi = np.empty(len(x))
     for c, label in enumerate(classes):
         idx = codes == c
@@ -99,13 +110,22 @@ def _pmi_ksg(x, yv, codes, classes, counts, k, rescale, device, backend) -> np.n
     for c in range(len(classes)):
         idx = codes == c
         radius[idx] = knn.knn_distances(zx[idx], k, backend=backend, device=device)[:, -1]
-    m = knn.count_within(zx, np.nextafter(radius, np.inf), backend=backend, device=device)
+    # m_i counts the k-th neighbour itself plus every point strictly inside r_i. Counting
+    # "<= r_i" directly is fragile: the tree compares squared distances, so the k-th neighbour
+    # can fall on either side of its own radius by rounding. A relative margin of 1e-10 is far
+    # above rounding and far below any other distance gap of continuous data.
+    m = knn.count_within(zx, radius * (1.0 - 1e-10), backend=backend, device=device) + 1
     return digamma(n) - digamma(counts[codes]) + digamma(k) - digamma(m)
 
 
 def pointwise_mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = None,
                                  **options) -> np.ndarray:
-    """Per-sample terms ``pmi_i`` (nats, shape (n,)) whose mean is :func:`mutual_information`."""
+    """Per-sample terms ``pmi_i`` (nats, shape (n,)) whose mean is :func:`mutual_information`.
+
+    Not available for ``"mine"``, a neural bound without per-sample terms.
+    """
+    if method == "mine":
+        raise ValueError("method 'mine' has no pointwise terms; use mutual_information(x, y, 'mine')")
     check_method_options(method, options, MI_METHODS, "mutual_information")
     opts = dict(options)
     if method in _DEFAULT_K:
@@ -131,13 +151,17 @@ def mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = N
         Continuous samples, or discrete labels: a 1-D integer (or string/bool) array is read
         as labels; pass ``discrete_y=True`` to read any ``y`` as labels (a 2-D ``y`` then
         gives one label per row) and ``discrete_y=False`` to read integers as continuous.
-    method : {"wkl", "kl", "kde-ml", "kde-lse", "ksg"}
+    method : {"wkl", "kl", "kde-ml", "kde-lse", "ksg", "mine"}
         ``"wkl"``, ``"kl"``, ``"kde-ml"``, ``"kde-lse"``: ``ĥ(X) + ĥ(Y) - ĥ(X,Y)`` for continuous
         y and ``ĥ(X) - Σ_y p̂(y) ĥ(X | Y=y)`` for labels, each entropy with its own whitening.
         ``"ksg"``: Kraskov–Stögbauer–Grassberger (estimator 1, joint metric
         ``max(‖dx‖₂, ‖dy‖₂)``); for labels, Ross's (2014) continuous–discrete variant.
+        ``"mine"``: the neural Donsker–Varadhan bound (:class:`ibcore.mine.MINE`; its options,
+        e.g. ``epochs``, ``critic``, ``seed``, pass straight through).
     **options
-        As :func:`ibcore.entropy` (``k`` defaults: 5 "wkl", 1 "kl", 3 "ksg").
+        As :func:`ibcore.entropy` (``k`` defaults: 5 "wkl", 1 "kl", 3 "ksg"). KDE methods also
+        take ``share_bandwidth`` (default True; continuous y only): the bandwidth selected on
+        the joint sample is used for all three entropy terms, so their smoothing biases cancel.
 
     Returns
     -------
@@ -152,6 +176,12 @@ def mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = N
     >>> y = 0.8 * x + 0.6 * rng.standard_normal(5000)
     >>> est = ibcore.mutual_information(x, y)   # truth: -½ log(1 - 0.8²) ≈ 0.511 nats
     """
+    if method == "mine":
+        # A neural bound trained by gradient ascent: no pointwise terms; its std is the spread
+        # of the final training window (see ibcore.mine).
+        from .mine import mine_mutual_information
+
+        return mine_mutual_information(x, y, discrete_y=discrete_y, **options)
     return estimate_from_terms(pointwise_mutual_information(x, y, method, discrete_y=discrete_y, **options))
 
 
@@ -194,4 +224,7 @@ class KSG:
 
 
 MI_METHODS = {name: spec for name, spec in ENTROPY_METHODS.items()}
+for _name in ("kde-ml", "kde-lse"):
+    MI_METHODS[_name] = (ENTROPY_METHODS[_name][0], ENTROPY_METHODS[_name][1] + ("share_bandwidth",))
 MI_METHODS["ksg"] = (KSG, _KSG_OPTIONS)
+MI_METHODS["mine"] = (None, MINE_OPTIONS + ("random_state",))
