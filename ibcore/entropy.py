@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 
 import numpy as np
 from scipy.special import digamma, gammaln
@@ -16,7 +17,7 @@ from scipy.special import digamma, gammaln
 from . import kde, knn
 from .device import resolve_device
 from .result import Estimate
-from .validation import as_samples, check_int, check_no_duplicates
+from .validation import as_samples, check_float, check_int, check_no_duplicates
 from .whitening import Whitening, fit_whitening, jitter_samples
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
 def log_unit_ball_volume(d: int) -> float:
     """log V_d, the volume of the unit Euclidean ball in d dimensions."""
     return 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1.0)
+
+
+_WEIGHT_NORM_WARN = 100.0
 
 
 def wkl_weights(d: int, k: int) -> np.ndarray:
@@ -47,6 +51,10 @@ def wkl_weights(d: int, k: int) -> np.ndarray:
     1-NN estimator without adding bias. Unlike the authors' code, these weights are used in
     every dimension (the reference code silently falls back to 1-NN below d = 5).
 
+    The weights' Euclidean norm multiplies the estimator's standard deviation: it is 0.45 for
+    d <= 3 and k = 5, 16 for d = 8 (the paper's 4 + 4 joint), and beyond 300 from d = 12 on,
+    where a ``RuntimeWarning`` is issued (above norm 100).
+
     Raises ``ValueError`` when ``k < ⌊d/4⌋ + 1`` (fewer weights than constraints).
     """
     d = check_int(d, "d", 1)
@@ -65,6 +73,16 @@ def wkl_weights(d: int, k: int) -> np.ndarray:
     b = np.zeros(len(rows))
     b[0] = 1.0
     w, *_ = np.linalg.lstsq(a, b, rcond=None)
+    norm = float(np.linalg.norm(w))
+    if norm > _WEIGHT_NORM_WARN:
+        warnings.warn(
+            f"weighted KL weights for d = {d}, k = {k} have norm {norm:.3g}: the variance of the "
+            "estimate is inflated by about that factor (the reported std shows it). The minimum-norm "
+            "bias-cancelling weights explode for d >= 12; use method='kl', or compress the data to "
+            "fewer dimensions first.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return w
 
 
@@ -106,10 +124,7 @@ class EntropyEstimator:
         if not isinstance(self.rescale, (bool, np.bool_)):
             raise TypeError(f"rescale must be True or False, got {self.rescale!r}")
         if self.jitter is not None:
-            if isinstance(self.jitter, bool) or not isinstance(self.jitter, (int, float)):
-                raise TypeError(f"jitter must be None or a positive float, got {self.jitter!r}")
-            if not (self.jitter > 0 and math.isfinite(self.jitter)):
-                raise ValueError(f"jitter must be a positive finite float, got {self.jitter!r}")
+            check_float(self.jitter, "jitter", low=0.0, low_open=True)
         resolve_device(self.device)
 
     def fit(self, x, *, name: str = "x") -> "EntropyEstimator":
@@ -306,8 +321,8 @@ class KDEEntropy(EntropyEstimator):
         if isinstance(b, str):
             if b not in ("ml", "lse"):
                 raise ValueError(f"bandwidth must be 'ml', 'lse' or a positive float, got {b!r}")
-        elif isinstance(b, bool) or not isinstance(b, (int, float)) or not (b > 0 and math.isfinite(b)):
-            raise ValueError(f"bandwidth must be 'ml', 'lse' or a positive float, got {b!r}")
+        else:
+            check_float(b, "bandwidth", low=0.0, low_open=True)
 
     def _fit_reference(self) -> None:
         z = self.reference_

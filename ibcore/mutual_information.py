@@ -14,7 +14,8 @@ from .entropy import (ENTROPY_METHODS, KDEEntropy, check_method_options, estimat
                       make_entropy_estimator)
 from .mine import MINE_OPTIONS
 from .result import Estimate
-from .validation import as_labels, as_samples, check_int, check_no_duplicates, check_same_length
+from .validation import (as_labels, as_samples, check_float, check_int, check_no_duplicates,
+                         check_same_length)
 from .whitening import fit_whitening, jitter_samples
 
 __all__ = ["mutual_information", "pointwise_mutual_information", "KSG", "MI_METHODS"]
@@ -43,8 +44,7 @@ def _prepare(x, y, discrete, jitter, random_state):
         check_same_length(x, yv)
         codes = classes = counts = None
     if jitter is not None:
-        if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not jitter > 0:
-            raise ValueError(f"jitter must be a positive float, got {jitter!r}")
+        check_float(jitter, "jitter", low=0.0, low_open=True)
         rng = np.random.default_rng(random_state)
         x = jitter_samples(x, jitter, rng)
         if yv is not None:

@@ -17,58 +17,12 @@ from typing import Callable
 import numpy as np
 
 from .device import resolve_device
+from .validation import as_real_array, check_choice, check_float, check_seed  # noqa: F401 (re-exported)
 
 __all__ = [
     "as_real_array", "resolve_device", "seeded", "limit_threads", "make_generator", "to_tensor", "split_indices",
     "check_float", "check_choice", "check_seed", "TrainResult", "train_loop",
 ]
-
-
-def as_real_array(x, name: str = "x") -> np.ndarray:
-    """numpy array of real numbers from a numpy array, torch tensor or nested list.
-
-    ``TypeError`` for non-numeric data; ``ValueError`` for a scalar, no samples or NaN/inf.
-    """
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
-    if arr.ndim == 0 or arr.size == 0:
-        raise ValueError(f"{name} is empty or a scalar: shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values; remove or impute them first")
-    return arr
-
-
-def check_seed(seed, name: str = "seed"):
-    """``None`` or a non-negative integer (bools refused)."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"{name} must be None or a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def check_float(value, name: str, *, low=None, high=None, low_open=False, high_open=False) -> float:
-    """A real option inside ``[low, high]`` (ends open when asked); bools refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    value = float(value)
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
-    return value
-
-
-def check_choice(value, name: str, choices) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-    return value
 
 
 @contextlib.contextmanager

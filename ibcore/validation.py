@@ -1,11 +1,15 @@
 """Input checks shared by every estimator: bad input fails here, with a message that names it."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
-__all__ = ["as_samples", "as_labels", "check_int", "check_same_length", "check_no_duplicates"]
+__all__ = [
+    "as_real_array", "as_samples", "as_labels", "check_int", "check_float", "check_choice", "check_seed",
+    "check_same_length", "check_no_duplicates",
+]
 
 
 def _to_numpy(a):
@@ -21,15 +25,7 @@ def as_samples(x, name: str = "x") -> np.ndarray:
     A 1-D input is one feature. Raises ``TypeError`` for non-numeric data and
     ``ValueError`` for a wrong number of dimensions, no samples or non-finite values.
     """
-    try:
-        arr = _to_numpy(x)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must hold real numbers; got dtype {arr.dtype} "
-            "(complex, string and object arrays are not supported)"
-        )
+    arr = _to_numpy_checked(x, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     elif arr.ndim != 2:
@@ -39,14 +35,44 @@ def as_samples(x, name: str = "x") -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(axis=1))
-        raise ValueError(
-            f"{name} contains {int(bad.sum())} NaN or infinite value(s) "
-            f"(first in row {int(rows[0])}); remove or impute them first"
+    _check_finite(arr, name)
+    return arr
+
+
+def as_real_array(x, name: str = "x") -> np.ndarray:
+    """A numpy array of real numbers of any shape (images, batches) from an array, tensor or list.
+
+    ``TypeError`` for non-numeric data; ``ValueError`` for a scalar, no samples or NaN/inf.
+    """
+    arr = _to_numpy_checked(x, name)
+    if arr.ndim == 0 or arr.size == 0:
+        raise ValueError(f"{name} is empty or a scalar: shape {arr.shape}")
+    _check_finite(arr, name)
+    return arr
+
+
+def _to_numpy_checked(x, name):
+    try:
+        arr = _to_numpy(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers; got dtype {arr.dtype} "
+            "(complex, string and object arrays are not supported)"
         )
     return arr
+
+
+def _check_finite(arr, name):
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = np.unravel_index(int(np.flatnonzero(bad)[0]), arr.shape)
+        where = f"row {int(first[0])}" if arr.ndim == 2 else f"index {tuple(int(i) for i in first)}"
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} NaN or infinite value(s) (first at {where}); "
+            "remove or impute them first"
+        )
 
 
 def as_labels(y, name: str = "y") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,3 +127,30 @@ def check_no_duplicates(x: np.ndarray, name: str = "x") -> None:
             "pass jitter=<relative scale> (for example jitter=1e-8) to add seeded Gaussian noise of "
             "that size times each column's standard deviation."
         )
+
+
+def check_seed(seed, name: str = "seed"):
+    """``None`` or a non-negative integer (bools refused)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"{name} must be None or a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_float(value, name: str, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """A real option inside ``[low, high]`` (ends open when asked); bools refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite real number, got {value!r}")
+    value = float(value)
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def check_choice(value, name: str, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
