@@ -203,10 +203,12 @@ class _KNNEntropy(EntropyEstimator):
         self.weights_ = self._weights(self.n_features_)
 
     def _terms(self, r: np.ndarray, n_ref: int) -> np.ndarray:
-        # log f̂_j = ψ(j) - ψ(N) - log V_d - d log r_j, combined with the weights (Σw = 1)
+        # The mass of the ball reaching the j-th of N neighbours is Beta(j, N - j + 1), so
+        # E log(f V_d r_j^d) ≈ ψ(j) - ψ(N + 1): log f̂_j = ψ(j) - ψ(N + 1) - log V_d - d log r_j,
+        # combined with the weights (Σw = 1).
         d = self.n_features_
         j = np.arange(1, self.k + 1)
-        const = float(self.weights_ @ digamma(j)) - digamma(n_ref) - log_unit_ball_volume(d)
+        const = float(self.weights_ @ digamma(j)) - digamma(n_ref + 1) - log_unit_ball_volume(d)
         with np.errstate(divide="ignore"):
             logr = np.log(r)
         if not np.isfinite(logr).all():
@@ -228,7 +230,7 @@ class _KNNEntropy(EntropyEstimator):
 class KLEntropy(_KNNEntropy):
     """Kozachenko–Leonenko entropy estimator with the k-th nearest neighbour.
 
-    ``ĥ = ψ(N) - ψ(k) + log V_d + (d/n) Σ_i log r_{i,k}`` with ``N = n - 1`` (leave-one-out),
+    ``ĥ = ψ(n) - ψ(k) + log V_d + (d/n) Σ_i log r_{i,k}`` (leave-one-out: ``n - 1`` neighbours),
     ``r_{i,k}`` the Euclidean distance from sample i to its k-th nearest neighbour and
     ``V_d`` the unit-ball volume. Nearly unbiased in low dimension; its bias grows with d.
 

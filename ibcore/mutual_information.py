@@ -52,12 +52,18 @@ def _prepare(x, y, discrete, jitter, random_state):
     return x, yv, codes, classes, counts
 
 
+def _label(value):
+    """A class label as plain Python (7, 'cat' or (0, 1)) for messages."""
+    arr = np.asarray(value)
+    return arr.item() if arr.ndim == 0 else tuple(arr.tolist())
+
+
 def _check_classes(classes, counts, need: int, method: str, k_note: str) -> None:
     small = np.flatnonzero(counts < need)
     if small.size:
         c = small[0]
         raise ValueError(
-            f"class {classes[c]!r} of y has only {counts[c]} sample(s); method {method!r}{k_note} "
+            f"class {_label(classes[c])!r} of y has only {counts[c]} sample(s); method {method!r}{k_note} "
             f"needs at least {need} samples per class ({small.size} class(es) are too small). "
             "Merge rare classes or use more samples."
         )
@@ -87,7 +93,7 @@ def _pmi_entropy_based(method, x, yv, codes, classes, counts, opts) -> np.ndarra
     pmi = np.empty(len(x))
     for c, label in enumerate(classes):
         idx = codes == c
-        pmi[idx] = fitted(x[idx], f"x[y == {label!r}]").score_samples() - log_fx[idx]
+        pmi[idx] = fitted(x[idx], f"x[y == {_label(label)!r}]").score_samples() - log_fx[idx]
     return pmi
 
 
@@ -100,7 +106,7 @@ def _pmi_ksg(x, yv, codes, classes, counts, k, rescale, device, backend) -> np.n
         zy = fit_whitening(yv, "y").transform(yv) if rescale else yv
         if n < k + 1:
             raise ValueError(f"x has {n} samples; ksg with k={k} needs at least {k + 1}")
-        _, nx, ny = knn.joint_max_knn(zx, zy, k, device=device)
+        _, nx, ny = knn.joint_max_knn(zx, zy, k, backend=backend, device=device)
         # Kraskov, Stögbauer & Grassberger (2004), estimator 1
         return digamma(k) + digamma(n) - digamma(nx + 1) - digamma(ny + 1)
     # Continuous x, discrete y: Ross (2014). For each point, r_i = distance to its k-th
