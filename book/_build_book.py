@@ -1,0 +1,316 @@
+"""Execute every chapter of the ibcore book and build the HTML offline.
+
+Pipeline (see README "Book" and ``/work/shared/spec/toolchain.md``):
+
+1. read ``_toc.yml``; a page whose front matter declares a jupytext ``kernelspec`` is a
+   *chapter* (an executable MyST notebook), any other page is prose and is copied as is;
+2. stage ``book/`` into ``_build/src/book/`` (chapters are converted, not copied: an ``.md``
+   and an ``.ipynb`` with the same stem would clash);
+3. per chapter: ``jupytext`` -> ``.ipynb``; ``papermill`` (kernel ``python3`` of this
+   interpreter, working directory = repository root, parameters = the chapter's section of
+   the params file); papermill's injected-parameters cell is tagged ``hide-cell``;
+   each chapter gets ``IBCORE_FIG_DIR=_build/figures/<chapter>`` (emptied first) for its figures;
+4. ``jupyter-book build _build/src --config ABS/_config.yml --toc ABS/_toc.yml
+   --path-output _build/site -W --keep-going``; the HTML lands in ``_build/site/_build/html``.
+
+Params files (``params/ci.yaml``, ``params/paper.yaml``) are YAML mappings with one top-level
+key per chapter (the chapter's file stem, e.g. ``estimators``); each value is the flat mapping
+of parameter overrides for that chapter (the form papermill's ``-f`` takes). Every name must
+be assigned in the chapter's ``parameters`` cell; a chapter with no section runs with its
+defaults. A chapter that raises (for example a failed closed-form assertion) fails the build
+with a message naming the chapter; its partially executed notebook stays in ``_build/executed/``.
+
+Usage: ``python book/_build_book.py [--params params/ci.yaml] [--only CHAPTER ...] [--no-html]``
+(normally through ``nox -s book -- ...``).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+TOC = ROOT / "_toc.yml"
+CONFIG = ROOT / "_config.yml"
+DEFAULT_PARAMS = ROOT / "params" / "ci.yaml"
+
+
+class BookError(RuntimeError):
+    """A problem with the book sources or parameters (reported without a traceback)."""
+
+
+def rel(path: Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (for messages)."""
+    path = Path(path)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+# --------------------------------------------------------------------------- sources
+def toc_files(toc_path: Path = TOC) -> list[str]:
+    """Page paths (relative to the source root, no suffix) in ``_toc.yml`` order."""
+    toc = yaml.safe_load(toc_path.read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            for key in ("chapters", "sections", "parts"):
+                walk(entry.get(key))
+
+    for key in ("chapters", "parts"):
+        walk(toc.get(key))
+    return files
+
+
+def page_source(page: str) -> Path:
+    """The Markdown source of a toc entry such as ``book/estimators``."""
+    path = ROOT / f"{page}.md"
+    if not path.is_file():
+        raise BookError(f"_toc.yml lists {page!r} but {rel(path)} does not exist")
+    return path
+
+
+def front_matter(path: Path) -> dict:
+    text = path.read_text()
+    if not text.startswith("---\n"):
+        return {}
+    end = text.find("\n---", 4)
+    if end < 0:
+        return {}
+    return yaml.safe_load(text[4:end]) or {}
+
+
+def is_notebook(path: Path) -> bool:
+    """True when ``path`` is a jupytext MyST notebook (front matter with a kernelspec)."""
+    meta = front_matter(path)
+    rep = meta.get("jupytext", {}).get("text_representation", {})
+    # jupytext reads the file as MyST only when both the format and the extension are declared
+    return "kernelspec" in meta and rep.get("format_name") == "myst" and rep.get("extension") == ".md"
+
+
+def chapters(toc_path: Path = TOC) -> dict[str, Path]:
+    """Executable chapters: ``{stem: source path}`` in toc order."""
+    out = {}
+    for page in toc_files(toc_path):
+        src = page_source(page)
+        if is_notebook(src):
+            out[src.stem] = src
+    return out
+
+
+def parameters_cell(path: Path) -> str:
+    """Source of the single cell tagged ``parameters`` of a chapter."""
+    import jupytext
+
+    nb = jupytext.read(path)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise BookError(f"{rel(path)} must have exactly one cell tagged 'parameters', has {len(cells)}")
+    return cells[0].source
+
+
+def chapter_parameters(path: Path) -> dict:
+    """``{name: default}`` for the names the parameters cell assigns (literals only)."""
+    tree = ast.parse(parameters_cell(path))
+    params = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if not isinstance(t, ast.Name):
+                raise BookError(f"{path.name}: the parameters cell may only assign plain names")
+            try:
+                params[t.id] = ast.literal_eval(node.value)
+            except ValueError as exc:
+                raise BookError(f"{path.name}: parameter {t.id!r} must be a literal ({exc})") from None
+    return params
+
+
+def load_params(params_path: Path, chapter_paths: dict[str, Path]) -> dict[str, dict]:
+    """Per-chapter overrides from a params file, validated against the parameters cells."""
+    data = yaml.safe_load(Path(params_path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise BookError(f"{params_path}: expected a mapping of chapter name -> parameters")
+    out = {}
+    for name, section in data.items():
+        if name not in chapter_paths:
+            raise BookError(
+                f"{params_path}: top-level key {name!r} is not a chapter (chapters: {sorted(chapter_paths)}); "
+                "params files hold one section per chapter, e.g. 'estimators: {n: 1000}'"
+            )
+        section = section or {}
+        if not isinstance(section, dict):
+            raise BookError(f"{params_path}: section {name!r} must be a mapping of parameter -> value")
+        defined = chapter_parameters(chapter_paths[name])
+        unknown = sorted(set(section) - set(defined))
+        if unknown:
+            raise BookError(
+                f"{params_path}: chapter {name!r} has no parameter(s) {unknown}; "
+                f"its parameters cell defines {sorted(defined)}"
+            )
+        out[name] = section
+    return out
+
+
+# --------------------------------------------------------------------------- execution
+def kernel_dir(build: Path) -> Path:
+    """A private ``python3`` kernelspec bound to this interpreter.
+
+    It goes first on ``JUPYTER_PATH`` so that a user-level kernelspec (``ipykernel install
+    --user`` from some other environment) can never run the chapters with the wrong Python.
+    """
+    spec = build / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (ibcore book)", "language": "python",
+    }, indent=1))
+    return build / "jupyter"
+
+
+def hide_injected_parameters(nb_path: Path, out_path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            cell.metadata["tags"] = tags + ["hide-cell"]
+    nbformat.write(nb, out_path)
+
+
+def execute_chapter(name: str, src: Path, params: dict, build: Path) -> tuple[float, str | None]:
+    """Run one chapter; return (seconds, error message or None)."""
+    import jupytext
+    import nbformat
+    import papermill as pm
+
+    work = build / "executed"
+    work.mkdir(parents=True, exist_ok=True)
+    unexecuted = work / f"{name}.input.ipynb"
+    executed = work / f"{name}.ipynb"
+    nbformat.write(jupytext.read(src), unexecuted)
+    figdir = build / "figures" / name
+    shutil.rmtree(figdir, ignore_errors=True)  # figures must be regenerated by this run
+    figdir.mkdir(parents=True)
+    os.environ["IBCORE_FIG_DIR"] = str(figdir)
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(unexecuted), str(executed), parameters=params, kernel_name="python3",
+                            cwd=str(ROOT), progress_bar=False, log_output=False)
+    except pm.PapermillExecutionError as exc:
+        return time.perf_counter() - t0, (
+            f"chapter {name!r} ({rel(src)}) failed in cell {exc.exec_count}: "
+            f"{exc.ename}: {exc.evalue}\n    executed notebook with the traceback: {executed}"
+        )
+    except Exception as exc:  # kernel died, bad notebook, ...
+        return time.perf_counter() - t0, f"chapter {name!r} ({rel(src)}) could not run: {exc!r}"
+    return time.perf_counter() - t0, None
+
+
+def run_jupyter_book(build: Path) -> None:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book"),
+           "build", str(build / "src"), "--config", str(CONFIG), "--toc", str(TOC),
+           "--path-output", str(build / "site"), "-W", "--keep-going"]
+    print("+", " ".join(cmd), flush=True)
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        raise BookError("jupyter-book build failed (warnings are errors under -W); see the messages above")
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--params", default=str(DEFAULT_PARAMS),
+                    help="YAML with one section per chapter (default: params/ci.yaml; paper scale: params/paper.yaml)")
+    ap.add_argument("--only", action="append", metavar="CHAPTER",
+                    help="execute only these chapters; the others reuse their last executed notebook")
+    ap.add_argument("--no-html", action="store_true", help="execute the chapters but skip jupyter-book")
+    ap.add_argument("--build-dir", default=str(ROOT / "_build"), help="output folder (default: _build)")
+    args = ap.parse_args(argv)
+
+    build = Path(args.build_dir).resolve()
+    params_path = Path(args.params)
+    if not params_path.is_absolute():
+        params_path = (Path.cwd() / params_path) if (Path.cwd() / params_path).exists() else ROOT / params_path
+    try:
+        chapter_paths = chapters()
+        if not chapter_paths:
+            raise BookError("_toc.yml lists no executable chapter")
+        params = load_params(params_path, chapter_paths)
+        only = set(args.only or chapter_paths)
+        unknown = sorted(only - set(chapter_paths))
+        if unknown:
+            raise BookError(f"--only: unknown chapter(s) {unknown}; chapters: {sorted(chapter_paths)}")
+    except BookError as exc:
+        print(f"book: error: {exc}", file=sys.stderr)
+        return 2
+
+    # the kernels must pick matplotlib's inline backend: an inherited MPLBACKEND=Agg would hide every figure
+    os.environ.pop("MPLBACKEND", None)
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(kernel_dir(build))] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
+    os.environ["IBCORE_PARAMS"] = str(params_path)
+    print(f"book: parameters from {params_path}", flush=True)
+
+    src_root = build / "src"
+    shutil.rmtree(src_root, ignore_errors=True)
+    (src_root / "book").mkdir(parents=True)
+    for item in BOOK.iterdir():
+        if item.name.startswith(("_", ".")) or item in chapter_paths.values() or item.suffix == ".ipynb":
+            continue
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, src_root / "book" / item.name)
+
+    timings, failures = {}, []
+    t_all = time.perf_counter()
+    for name, src in chapter_paths.items():
+        executed = build / "executed" / f"{name}.ipynb"
+        if name in only:
+            print(f"book: executing {name} ...", flush=True)
+            seconds, error = execute_chapter(name, src, params.get(name, {}), build)
+            timings[name] = round(seconds, 1)
+            status = "FAILED" if error else "ok"
+            print(f"book: {name}: {status} in {seconds:.1f} s", flush=True)
+            if error:
+                failures.append(error)
+                continue
+        elif not executed.exists():
+            print(f"book: error: --only skips {name!r} but it was never executed; run it once", file=sys.stderr)
+            return 2
+        hide_injected_parameters(executed, src_root / "book" / f"{name}.ipynb")
+
+    reports = build / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    figures = {name: sorted(p.name for p in (build / "figures" / name).glob("*") if p.is_file())
+               for name in chapter_paths if (build / "figures" / name).is_dir()}
+    (reports / "execution.json").write_text(json.dumps(
+        {"params": str(params_path), "seconds": timings, "figures": figures}, indent=1) + "\n")
+
+    if failures:
+        print("\nbook: FAILED: " + "\n      ".join(failures), file=sys.stderr)
+        return 1
+    print(f"book: all chapters executed in {time.perf_counter() - t_all:.1f} s", flush=True)
+    if args.no_html:
+        return 0
+    t0 = time.perf_counter()
+    try:
+        run_jupyter_book(build)
+    except BookError as exc:
+        print(f"book: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"book: HTML built in {time.perf_counter() - t0:.1f} s: "
+          f"{build / 'site' / '_build' / 'html' / 'index.html'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
