@@ -98,7 +98,7 @@ from .compress import ConvAutoencoder, DenseAutoencoder, PCACompressor
 from .entropy import entropy
 from .mutual_information import mutual_information
 from .result import Estimate
-from .stochastic import GaussianNoise, LayerRecorder, collect, noise_entropy, noise_modules, noise_seed
+from .stochastic import LayerRecorder, collect, noise_entropy, noise_modules, noise_seed
 
 __all__ = [
     "InformationPlaneTracker", "PlaneRun", "PlaneResults", "InputEncoder", "read_results",
