@@ -13,6 +13,17 @@ Pipeline (see README "Book" and ``/work/shared/spec/toolchain.md``):
 4. ``jupyter-book build _build/src --config ABS/_config.yml --toc ABS/_toc.yml
    --path-output _build/site -W --keep-going``; the HTML lands in ``_build/site/_build/html``.
 
+Figures: ``book/figures.yml`` (the manifest) lists, per chapter, every figure it shows. After a
+chapter runs, the builder checks that each listed figure was written as ``<name>.png`` to the
+chapter's fresh figure directory during this run, that no unlisted figure was written, and that the
+executed notebook shows it in a cell with ``mystnb: figure:`` metadata of that name and a caption
+(and shows no image without such metadata). Any problem fails the build like a failed chapter.
+
+Report: ``_build/reports/execution.json`` is rewritten after every chapter (so a later chapter, such
+as the "Reproducing the paper" appendix, can read the timings of the earlier ones; its path is in
+``$IBCORE_EXECUTION_REPORT``): the parameters file, start time, machine, each chapter's seconds,
+whether it ran in this build, its figures and any manifest problem.
+
 Params files (``params/ci.yaml``, ``params/paper.yaml``) are YAML mappings with one top-level
 key per chapter (the chapter's file stem, e.g. ``estimators``); each value is the flat mapping
 of parameter overrides for that chapter (the form papermill's ``-f`` takes). Every name must
@@ -27,8 +38,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import datetime
 import json
 import os
+import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +56,8 @@ BOOK = ROOT / "book"
 TOC = ROOT / "_toc.yml"
 CONFIG = ROOT / "_config.yml"
 DEFAULT_PARAMS = ROOT / "params" / "ci.yaml"
+MANIFEST = BOOK / "figures.yml"
+FIGURE_NAME = re.compile(r"^fig-[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 class BookError(RuntimeError):
@@ -161,6 +177,106 @@ def load_params(params_path: Path, chapter_paths: dict[str, Path]) -> dict[str, 
     return out
 
 
+# --------------------------------------------------------------------------- figure manifest
+def load_manifest(chapter_paths: dict[str, Path], path: Path = MANIFEST) -> tuple[dict[str, list[dict]], list[str]]:
+    """``({chapter: [entry, ...]}, notes)`` from the figure manifest, validated.
+
+    Every executable chapter of the toc needs a section (an empty list when it shows no figure);
+    figure names are unique over the book and look like ``fig-words-with-dashes``. Sections for
+    chapters that are not in the toc are dropped with a note (a chapter may be added later).
+    """
+    if not path.is_file():
+        raise BookError(f"the figure manifest {rel(path)} is missing")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise BookError(f"{rel(path)}: expected a mapping of chapter name -> list of figures")
+    out, notes, seen = {}, [], {}
+    for chapter, entries in data.items():
+        if not isinstance(entries, list):
+            raise BookError(f"{rel(path)}: section {chapter!r} must be a list of figures (or [])")
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise BookError(f"{rel(path)}: {chapter}: every figure needs a 'name', got {entry!r}")
+            name = entry["name"]
+            if not FIGURE_NAME.match(name):
+                raise BookError(f"{rel(path)}: {chapter}: figure name {name!r} must look like 'fig-some-words'")
+            if name in seen:
+                raise BookError(f"{rel(path)}: figure {name!r} is listed under both {seen[name]!r} and {chapter!r}")
+            seen[name] = chapter
+            unknown = sorted(set(entry) - {"name", "paper", "shows"})
+            if unknown:
+                raise BookError(f"{rel(path)}: {chapter}/{name}: unknown keys {unknown} (allowed: name, paper, shows)")
+        if chapter in chapter_paths:
+            out[chapter] = entries
+        else:
+            notes.append(f"manifest section {chapter!r} is not a chapter of _toc.yml; ignored")
+    missing = sorted(set(chapter_paths) - set(out))
+    if missing:
+        raise BookError(f"{rel(path)} has no section for chapter(s) {missing}; list their figures (or [])")
+    return out, notes
+
+
+def notebook_figures(nb_path: Path) -> tuple[dict[str, str], list[str]]:
+    """``({figure name: caption}, problems)`` of an executed notebook.
+
+    A figure is a code cell with ``mystnb: figure: {name, caption}`` metadata; a cell whose
+    outputs hold an image without that metadata is a problem (an unnamed, uncaptioned figure).
+    """
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    named, problems = {}, []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        fig = (cell.metadata.get("mystnb") or {}).get("figure") or {}
+        images = sum(1 for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "execute_result")
+                     and any(k.startswith("image/") for k in o.get("data", {})))
+        if fig:
+            name, caption = fig.get("name"), str(fig.get("caption") or "").strip()
+            if not name:
+                problems.append(f"cell {i}: figure metadata without a name")
+                continue
+            if not caption:
+                problems.append(f"figure {name!r} (cell {i}) has no caption")
+            if images != 1:
+                problems.append(f"figure {name!r} (cell {i}) shows {images} images, expected exactly 1")
+            named[name] = caption
+        elif images:
+            first = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+            problems.append(f"cell {i} ({first!r}) shows {images} image(s) without `mystnb: figure:` name and caption")
+    return named, problems
+
+
+def check_figures(chapter: str, nb_path: Path, figdir: Path, entries: list[dict], since: float) -> list[str]:
+    """Problems of one executed chapter against its manifest entries (empty list: all good).
+
+    ``since`` is the wall-clock time (``time.time()``) at which the chapter started: every
+    listed figure file must be at least that new.
+    """
+    wanted = [e["name"] for e in entries]
+    problems = []
+    files = {p.stem: p for p in figdir.glob("*") if p.is_file()}
+    for name in wanted:
+        png = figdir / f"{name}.png"
+        if not png.is_file():
+            problems.append(f"figure {name!r} was not saved as {rel(png)}")
+        elif png.stat().st_mtime < since - 1.0:  # 1 s: coarse file-system timestamps
+            problems.append(f"figure {name!r} ({rel(png)}) is older than this run")
+    extra = sorted(set(files) - set(wanted))
+    if extra:
+        problems.append(f"figure file(s) {extra} are not listed under {chapter!r} in {rel(MANIFEST)}")
+    named, nb_problems = notebook_figures(nb_path)
+    problems += nb_problems
+    for name in wanted:
+        if name not in named:
+            problems.append(f"figure {name!r} is not shown by a cell with `mystnb: figure: name: {name}`")
+    unlisted = sorted(set(named) - set(wanted))
+    if unlisted:
+        problems.append(f"the chapter shows figure(s) {unlisted} that {rel(MANIFEST)} does not list")
+    return [f"{chapter}: {p}" for p in problems]
+
+
 # --------------------------------------------------------------------------- execution
 def kernel_dir(build: Path) -> Path:
     """A private ``python3`` kernelspec bound to this interpreter.
@@ -189,7 +305,7 @@ def hide_injected_parameters(nb_path: Path, out_path: Path) -> None:
 
 
 def execute_chapter(name: str, src: Path, params: dict, build: Path) -> tuple[float, str | None]:
-    """Run one chapter; return (seconds, error message or None)."""
+    """Run one chapter in a fresh figure directory; return (seconds, error message or None)."""
     import jupytext
     import nbformat
     import papermill as pm
@@ -232,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default=str(DEFAULT_PARAMS),
                     help="YAML with one section per chapter (default: params/ci.yaml; paper scale: params/paper.yaml)")
-    ap.add_argument("--only", action="append", metavar="CHAPTER",
+    ap.add_argument("--only", action="extend", nargs="+", metavar="CHAPTER",
                     help="execute only these chapters; the others reuse their last executed notebook")
     ap.add_argument("--no-html", action="store_true", help="execute the chapters but skip jupyter-book")
     ap.add_argument("--build-dir", default=str(ROOT / "_build"), help="output folder (default: _build)")
@@ -247,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         if not chapter_paths:
             raise BookError("_toc.yml lists no executable chapter")
         params = load_params(params_path, chapter_paths)
+        manifest, manifest_notes = load_manifest(chapter_paths)
         only = set(args.only or chapter_paths)
         unknown = sorted(only - set(chapter_paths))
         if unknown:
@@ -260,7 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         [str(kernel_dir(build))] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
     os.environ["IBCORE_PARAMS"] = str(params_path)
+    reports = build / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    report_path = reports / "execution.json"
+    os.environ["IBCORE_EXECUTION_REPORT"] = str(report_path)
     print(f"book: parameters from {params_path}", flush=True)
+    for note in manifest_notes:
+        print(f"book: note: {note}", flush=True)
 
     src_root = build / "src"
     shutil.rmtree(src_root, ignore_errors=True)
@@ -270,14 +393,42 @@ def main(argv: list[str] | None = None) -> int:
             continue
         (shutil.copytree if item.is_dir() else shutil.copy2)(item, src_root / "book" / item.name)
 
-    timings, failures = {}, []
+    previous = {}
+    if report_path.is_file():
+        try:
+            previous = json.loads(report_path.read_text())
+        except ValueError:
+            previous = {}
+    report = {
+        "params": str(params_path),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "finished": None,
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "processor": platform.machine(), "cpu_count": os.cpu_count()},
+        "seconds": {}, "executed": {}, "figures": {}, "manifest_problems": {},
+    }
+
+    def write_report():
+        report["figures"] = {name: sorted(p.name for p in (build / "figures" / name).glob("*") if p.is_file())
+                             for name in chapter_paths if (build / "figures" / name).is_dir()}
+        report_path.write_text(json.dumps(report, indent=1) + "\n")
+
+    failures = []
     t_all = time.perf_counter()
     for name, src in chapter_paths.items():
         executed = build / "executed" / f"{name}.ipynb"
         if name in only:
+            write_report()  # the chapter may read the timings of the chapters before it
             print(f"book: executing {name} ...", flush=True)
+            since = time.time()
             seconds, error = execute_chapter(name, src, params.get(name, {}), build)
-            timings[name] = round(seconds, 1)
+            report["seconds"][name] = round(seconds, 1)
+            report["executed"][name] = True
+            if not error:
+                problems = check_figures(name, executed, build / "figures" / name, manifest[name], since)
+                if problems:
+                    report["manifest_problems"][name] = problems
+                    error = "figure manifest check failed:\n      " + "\n      ".join(problems)
             status = "FAILED" if error else "ok"
             print(f"book: {name}: {status} in {seconds:.1f} s", flush=True)
             if error:
@@ -286,14 +437,14 @@ def main(argv: list[str] | None = None) -> int:
         elif not executed.exists():
             print(f"book: error: --only skips {name!r} but it was never executed; run it once", file=sys.stderr)
             return 2
+        else:
+            # reused from an earlier build: keep its recorded time, mark it as not run now
+            if name in previous.get("seconds", {}):
+                report["seconds"][name] = previous["seconds"][name]
+            report["executed"][name] = False
         hide_injected_parameters(executed, src_root / "book" / f"{name}.ipynb")
-
-    reports = build / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    figures = {name: sorted(p.name for p in (build / "figures" / name).glob("*") if p.is_file())
-               for name in chapter_paths if (build / "figures" / name).is_dir()}
-    (reports / "execution.json").write_text(json.dumps(
-        {"params": str(params_path), "seconds": timings, "figures": figures}, indent=1) + "\n")
+    report["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    write_report()
 
     if failures:
         print("\nbook: FAILED: " + "\n      ".join(failures), file=sys.stderr)

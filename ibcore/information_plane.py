@@ -781,7 +781,9 @@ class PlaneRun:
         _write_csv(self.out / "metrics.csv", METRIC_COLUMNS, self.metrics)
         self._checkpoint()
         bar.update(1)
-        bar.set_postfix_str(f"epoch {epoch} loss {train_loss:.4g} acc {m['accuracy']:.3f}", refresh=False)
+        acc = m.get("accuracy", math.nan)
+        shown = f"epoch {epoch} loss {train_loss:.4g}" + (f" acc {acc:.3f}" if math.isfinite(acc) else "")
+        bar.set_postfix_str(shown, refresh=False)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -70,9 +70,15 @@ def knn_distances(ref: np.ndarray, k: int, queries: np.ndarray | None = None, *,
     q = ref if loo else queries
     if kind == "tree":
         tree = cKDTree(ref)
-        dist, _ = tree.query(q, k=k + 1 if loo else k, workers=-1)
-        dist = dist.reshape(len(q), -1)
-        return np.ascontiguousarray(dist[:, 1:] if loo else dist)
+        if loo:
+            # Query the points in the tree's leaf order: consecutive queries then walk the same
+            # nodes, which is markedly more cache-friendly than the data's own order.
+            order = tree.indices
+            dist = np.empty((n, k))
+            dist[order] = tree.query(ref[order], k=k + 1, workers=-1)[0].reshape(n, -1)[:, 1:]
+            return dist
+        dist, _ = tree.query(q, k=k, workers=-1)
+        return np.ascontiguousarray(dist.reshape(len(q), -1))
     import torch
 
     with torch.no_grad():
@@ -97,8 +103,10 @@ def count_within(points: np.ndarray, radii: np.ndarray, *, backend: str = "auto"
     strict = np.nextafter(radii, 0.0)
     if kind == "tree":
         tree = cKDTree(points)
-        counts = tree.query_ball_point(points, strict, return_length=True, workers=-1)
-        return np.asarray(counts, dtype=np.int64) - 1  # the point itself is at distance 0
+        order = tree.indices  # leaf order, as in knn_distances
+        counts = np.empty(n, dtype=np.int64)
+        counts[order] = tree.query_ball_point(points[order], strict[order], return_length=True, workers=-1)
+        return counts - 1  # the point itself is at distance 0
     import torch
 
     with torch.no_grad():

@@ -113,6 +113,15 @@ def test_chapter_is_myst_notebook_without_outputs(name):
     assert build.chapter_parameters(path), f"{name}: the parameters cell assigns nothing"
 
 
+def test_toc_order_theory_first_reproducing_after_every_chapter():
+    """The appendix reads the execution report of the chapters run before it, so it comes last."""
+    pages = [p.split("/")[-1] for p in build.toc_files()]
+    executable = list(build.chapters())
+    assert pages[0] == "intro" and pages[1] == "theory"
+    assert executable[-1] == "reproducing", f"chapters run in toc order; reproducing must be last: {executable}"
+    assert pages[-1] == "references"
+
+
 def test_prose_pages_have_no_code_cells():
     for page in build.toc_files():
         path = ROOT / f"{page}.md"
