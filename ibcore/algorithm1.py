@@ -210,7 +210,9 @@ def train_compressor(name: str, dataset: str, size: int, *, seed: int = 0, train
 
     The training images are ``train_size + val_size`` independent draws from the marginal
     distribution (plus the same noise as the benchmark images when ``noise_std > 0``); the
-    autoencoders hold out the last ``val_size`` share for early stopping.
+    autoencoders hold out a seeded random ``val_size`` of them for early stopping, PCA fits on all.
+    Autoencoders are cached in ``cache_dir`` under a name that hashes their options, the data
+    sizes, the noise and the seed, so a changed budget trains a new one.
 
     Returns
     -------
@@ -502,8 +504,12 @@ def run_algorithm1(out, *, datasets=("gaussians",), sizes=(16,), estimators=("kl
                 y = _add_noise(pair.y, noise_std, rng)
                 pair_cache = dict(key=(d, s, mi), pair=pair, x=x, y=y,
                                   est_seed=_int_seed(_seed_for(seed, d, s, float(mi), "estimator")))
-            row = _run_cell(row_key, pair_cache, trained[(d, s, comp_name)], estimator_options,
-                            mine_options, device, threads, noise_std)
+            try:
+                row = _run_cell(row_key, pair_cache, trained[(d, s, comp_name)], estimator_options,
+                                mine_options, device, threads, noise_std)
+            except ValueError as exc:
+                cell = ", ".join(f"{k}={v}" for k, v in row_key.items())
+                raise ValueError(f"Algorithm 1 cell ({cell}) failed: {exc}") from exc
             _append_row(path, row)
             bar.update(1)
     finally:

@@ -148,6 +148,14 @@ def _run_synthetic(args) -> int:
     return 0
 
 
+@subcommand("plane", "information planes of the paper's MNIST classifier during training (Algorithm 2)")
+def _plane(parser: argparse.ArgumentParser):
+    from .information_plane import add_plane_arguments, run_plane_command
+
+    add_plane_arguments(parser)
+    return run_plane_command
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
     from . import __version__

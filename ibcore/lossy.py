@@ -152,11 +152,12 @@ def _n_features(a) -> int:
     return int(np.prod(shape[1:])) if len(shape) > 1 else 1
 
 
-def compress(compressor, x) -> np.ndarray:
-    """Codes ``compressor.transform(x)``, or ``x`` flattened to (n, d) when ``compressor`` is None."""
+def compress(compressor, x, flatten: bool = True) -> np.ndarray:
+    """Codes ``compressor.transform(x)``; without a compressor, ``x`` itself, flattened to (n, d)
+    when ``flatten`` (images kept as they are otherwise, e.g. for MINE's convolutional critic)."""
     if compressor is None:
         arr = np.asarray(x)
-        return arr.reshape(len(arr), -1) if arr.ndim > 1 else arr
+        return arr.reshape(len(arr), -1) if (flatten and arr.ndim > 1) else arr
     return compressor.transform(x)
 
 
@@ -196,7 +197,8 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
         Any method of :func:`ibcore.mutual_information` ("wkl", "kl", "kde-ml", "kde-lse",
         "ksg", "mine"), applied to the codes.
     compressor_x, compressor_y : compressor or None
-        ``None`` (identity: the flattened data is used as is), a fitted compressor (e.g.
+        ``None`` (identity: the data is used as is, flattened to vectors except for MINE, whose
+        convolutional critic takes images), a fitted compressor (e.g.
         :class:`~ibcore.compress.PCACompressor`, :class:`~ibcore.compress.ConvAutoencoder`), or an
         unfitted one with ``fit=True``. The same object may serve both sides.
     fit : bool, default False
@@ -252,13 +254,15 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
             for comp, data in ((compressor_x, x), (compressor_y, y)):
                 if comp is not None:
                     comp.fit(data)
-    cx = compress(compressor_x, x)
-    cy = y if discrete else compress(compressor_y, y)
+    # MINE takes images as they are (its convolutional critic); the other estimators need vectors
+    flatten = method != "mine"
+    cx = compress(compressor_x, x, flatten)
+    cy = y if discrete else compress(compressor_y, y, flatten)
     est = mutual_information(cx, cy, method, discrete_y=discrete_y if not discrete else True, **options)
 
     nfx, nfy = _n_features(x), (0 if discrete else _n_features(y))
-    dx = int(np.shape(cx)[1]) if np.ndim(cx) > 1 else 1
-    dy = 0 if discrete else (int(np.shape(cy)[1]) if np.ndim(cy) > 1 else 1)
+    dx = _n_features(cx)
+    dy = 0 if discrete else _n_features(cy)
     rex = None if compressor_x is None else float(compressor_x.reconstruction_error(x, per="sample"))
     rey = None if compressor_y is None else float(compressor_y.reconstruction_error(y, per="sample"))
     bx = _bound(compressor_x, nfx, dx, noise_var_x, rex, "x")

@@ -40,6 +40,7 @@ ESTIMATOR_LABELS = {
 }
 INPUT_LABELS = {"latent": "latent parameters", "raw": "raw images"}
 _COMPRESSOR_LABELS = {"ae": "autoencoder", "pca": "PCA"}
+_IMAGE_DATASETS = ("gaussians", "covgaussians", "rectangles")
 
 
 def as_rows(table) -> list[dict]:
@@ -176,8 +177,8 @@ def plot_estimates(table, *, dataset: str | None = None, sizes=None, estimators=
             if i == nr - 1:
                 ax.set_xlabel("I(X;Y), nats")
             if j == 0:
-                ax.set_ylabel(f"{size}×{size}\nÎ(X;Y), nats" if dataset != "antipca" else
-                              f"dim {size}\nÎ(X;Y), nats")
+                ax.set_ylabel(f"{size}×{size}\nÎ(X;Y), nats" if dataset in _IMAGE_DATASETS else
+                              f"dimension {size}\nÎ(X;Y), nats")
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5),
                frameon=False, bbox_to_anchor=(0.5, -0.01))
     if title:
