@@ -33,7 +33,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _build_book import toc_files  # noqa: E402  (the one reader of _toc.yml)
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "site" / "_build" / "html"
@@ -231,19 +232,7 @@ def chromium(exe: str, url: str, *extra: str, timeout: float = 60.0) -> subproce
 
 
 def pages_from_toc(html_dir: Path) -> list[Path]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            for key in ("chapters", "sections", "parts"):
-                walk(entry.get(key))
-
-    for key in ("chapters", "parts"):
-        walk(toc.get(key))
-    return [html_dir / f"{f}.html" for f in files]
+    return [html_dir / f"{f}.html" for f in toc_files(ROOT / "_toc.yml")]
 
 
 def check_page(exe: str, page_file: Path, out: Path, css_seen: dict) -> dict:

@@ -6,7 +6,7 @@ Two back ends give the same numbers (up to floating-point rounding):
 * ``"brute"``: chunked exact pairwise distances in torch (float64), on the GPU when asked;
   memory is bounded by the chunk size (never an n × n matrix), and it wins in high dimension.
 
-``"auto"`` takes the tree on the CPU for ``d <= TREE_MAX_DIM`` and brute force otherwise.
+``"auto"`` takes the tree on the CPU for ``d <= TREE_MAX_DIM`` (32) and brute force otherwise (and always on a GPU).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .device import resolve_device
 __all__ = ["knn_distances", "count_within", "joint_max_knn", "choose_backend", "BACKENDS"]
 
 BACKENDS = ("auto", "tree", "brute")
-TREE_MAX_DIM = 12
+TREE_MAX_DIM = 32  # measured: the leaf-ordered tree beats CPU brute force up to d = 24 at n = 50k
 # Elements of one distance block; 2**25 float64 values = 256 MiB.
 _BLOCK_ELEMENTS = 2**25
 
