@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable
 
