@@ -57,7 +57,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from .synthetic import CorrelatedNormal
-from .validation import check_int
+from .validation import as_real_array, check_int
 
 __all__ = [
     "ImageGenerator", "GaussianBumps", "CovarianceBumps", "Rectangles", "AntiPCA",
@@ -85,20 +85,11 @@ def _check_dtype(dtype) -> np.dtype:
 
 def _as_batch(a, width: int, name: str) -> np.ndarray:
     """A float64 (n, width) array; (n,) is accepted when width == 1."""
-    if hasattr(a, "detach"):  # torch tensors
-        a = a.detach().cpu().numpy()
-    try:
-        arr = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real numeric array") from None
+    arr = as_real_array(a, name).astype(np.float64, copy=False)
     if arr.ndim == 1 and width == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] != width:
         raise ValueError(f"{name} must have shape (n, {width}), got {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
 

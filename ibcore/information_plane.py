@@ -98,7 +98,7 @@ from .compress import ConvAutoencoder, DenseAutoencoder, PCACompressor
 from .entropy import entropy
 from .mutual_information import mutual_information
 from .result import Estimate
-from .stochastic import LayerRecorder, collect, noise_entropy, noise_modules, noise_seed
+from .stochastic import LayerRecorder, collect, model_device, noise_entropy, noise_modules, noise_seed
 
 __all__ = [
     "InformationPlaneTracker", "PlaneRun", "PlaneResults", "InputEncoder", "read_results",
@@ -408,7 +408,7 @@ class InformationPlaneTracker:
         if noise_sigma <= 0:
             raise ValueError(f"noise_sigma must be > 0 for absolute noise (h(Z) is -inf at sigma = 0), got {noise_sigma}")
         self.noise_sigma = float(noise_sigma)
-        order = _execution_order(self.model, self.layers, inputs[:2], _model_device(self.model))
+        order = _execution_order(self.model, self.layers, inputs[:2], model_device(self.model))
         for name in self.layers:
             pos = order.index(("layer", name))
             own = f"{name}.output_noise"
@@ -432,7 +432,7 @@ class InformationPlaneTracker:
             return _pca_codes(out, k, self.seed)
         ae = DenseAutoencoder(k, hidden=(24, 16), dropout=0.1, latent_activation="sigmoid",
                               epochs=self.ae_epochs, seed=_derived_seed(self.seed, epoch, index, 2),
-                              device=_model_device(self.model), progress=False)
+                              device=model_device(self.model), progress=False)
         return ae.fit(out).transform(out)
 
     def measure(self, epoch: int) -> list[LayerPoint]:
@@ -482,12 +482,6 @@ def _pca_codes(data: np.ndarray, k: int, seed: int) -> np.ndarray:
     if not keep.any():
         raise ValueError("the layer output is constant over the evaluation set (no variance to compress)")
     return pca.transform(data)[:, keep]
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for t in model.parameters():
-        return t.device
-    return torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .compress import CompressionBound, PCACompressor, compression_bound
-from .mutual_information import _is_discrete, mutual_information
+from .mutual_information import mutual_information
 from .result import Estimate
+from .validation import is_discrete_labels
 
 __all__ = ["LossyEstimate", "lossy_mutual_information", "compress"]
 
@@ -232,7 +233,7 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
     compressor_y = _check_compressor(compressor_y, "y")
     noise_var_x = _check_noise_var(noise_var_x, "x")
     noise_var_y = _check_noise_var(noise_var_y, "y")
-    discrete = _is_discrete(y, discrete_y)
+    discrete = is_discrete_labels(y, discrete_y)
     if discrete and compressor_y is not None:
         raise ValueError("y holds class labels (discrete_y); compressor_y must be None")
     if discrete and noise_var_y is not None:

@@ -29,7 +29,7 @@ from .nn import (
     split_indices, to_tensor, train_loop,
 )
 from .result import Estimate
-from .validation import as_labels, check_int
+from .validation import as_labels, check_int, is_discrete_labels
 
 __all__ = ["MINE", "mine_mutual_information", "MINE_OPTIONS"]
 
@@ -271,11 +271,7 @@ class MINE:
         import torch
 
         self._check_options()
-        if discrete_y is not None and not isinstance(discrete_y, (bool, np.bool_)):
-            raise TypeError(f"discrete_y must be None, True or False, got {discrete_y!r}")
-        if discrete_y is None:
-            arr = y.detach().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
-            discrete_y = arr.ndim == 1 and arr.dtype.kind in "biuU"
+        discrete_y = is_discrete_labels(y, discrete_y)
         xs, x_kind = self._prepare(x, "x", False)
         ys, y_kind = self._prepare(y, "y", bool(discrete_y))
         if len(xs) != len(ys):

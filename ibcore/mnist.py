@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .stochastic import GaussianNoise
+from .stochastic import GaussianNoise, model_device
 
 __all__ = [
     "MNISTClassifier", "ANALYSED_LAYERS", "MNIST_MEAN", "MNIST_STD", "MNISTData", "load_mnist",
@@ -286,12 +286,6 @@ def load_mnist(
 
 # --- training and evaluation -----------------------------------------------------------------
 
-def _device_of(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 def _check_xy(x, y):
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError("x and y must be torch tensors (see load_mnist)")
@@ -337,7 +331,7 @@ def train_epoch(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, b
     """
     _check_xy(x, y)
     batch_size = _check_batch(batch_size)
-    dev = _device_of(model)
+    dev = model_device(model)
     n = x.shape[0]
     perm = torch.randperm(n, generator=generator)
     model.train()
@@ -404,7 +398,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """
     _check_xy(x, y)
     batch_size = _check_batch(batch_size)
-    dev = _device_of(model)
+    dev = model_device(model)
     flags = {m: m.training for m in model.modules()}
     outs = []
     try:

@@ -15,22 +15,13 @@ from .entropy import (ENTROPY_METHODS, KDEEntropy, check_method_options, estimat
 from .mine import MINE_OPTIONS
 from .result import Estimate
 from .validation import (as_labels, as_samples, check_float, check_int, check_no_duplicates,
-                         check_same_length)
+                         check_same_length, is_discrete_labels)
 from .whitening import fit_whitening, jitter_samples
 
 __all__ = ["mutual_information", "pointwise_mutual_information", "KSG", "MI_METHODS"]
 
 _KSG_OPTIONS = ("k", "rescale", "device", "backend", "jitter", "random_state")
 _DEFAULT_K = {"kl": 1, "wkl": 5, "ksg": 3}
-
-
-def _is_discrete(y, discrete_y) -> bool:
-    if discrete_y is not None:
-        if not isinstance(discrete_y, (bool, np.bool_)):
-            raise TypeError(f"discrete_y must be None, True or False, got {discrete_y!r}")
-        return bool(discrete_y)
-    arr = y.detach().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
-    return arr.ndim == 1 and arr.dtype.kind in "biuU"
 
 
 def _prepare(x, y, discrete, jitter, random_state):
@@ -137,7 +128,7 @@ def pointwise_mutual_information(x, y, method: str = "wkl", *, discrete_y: bool 
     if method in _DEFAULT_K:
         opts.setdefault("k", _DEFAULT_K[method])
         check_int(opts["k"], "k", 1)
-    discrete = _is_discrete(y, discrete_y)
+    discrete = is_discrete_labels(y, discrete_y)
     jitter, seed = opts.pop("jitter", None), opts.pop("random_state", None)
     x, yv, codes, classes, counts = _prepare(x, y, discrete, jitter, seed)
     if method == "ksg":

@@ -280,7 +280,8 @@ def noise_modules(model: nn.Module) -> dict[str, GaussianNoise]:
     return {n: m for n, m in model.named_modules() if isinstance(m, GaussianNoise)}
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's first parameter (or buffer); the CPU for a stateless model."""
     for t in model.parameters():
         return t.device
     for t in model.buffers():
@@ -314,7 +315,7 @@ def noise_seed(model: nn.Module, seed: int, device=None):
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise TypeError(f"seed must be a non-negative integer, got {seed!r}")
     mods = noise_modules(model)
-    dev = _model_device(model) if device is None else torch.device(device)
+    dev = model_device(model) if device is None else torch.device(device)
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(seed))
     old = {n: m.generator for n, m in mods.items()}
@@ -533,7 +534,7 @@ def collect(
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     recorder = LayerRecorder(model, layers)
-    model_dev = _model_device(model)
+    model_dev = model_device(model)
     dev = model_dev if device is None else torch.device(device)
     if dev.type != model_dev.type or (dev.index is not None and model_dev.index is not None
                                       and dev.index != model_dev.index):

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 __all__ = [
-    "as_real_array", "as_samples", "as_labels", "check_int", "check_float", "check_choice", "check_seed",
+    "as_real_array", "as_samples", "as_labels", "is_discrete_labels", "check_int", "check_float", "check_choice", "check_seed",
     "check_same_length", "check_no_duplicates",
 ]
 
@@ -73,6 +73,17 @@ def _check_finite(arr, name):
             f"{name} contains {int(bad.sum())} NaN or infinite value(s) (first at {where}); "
             "remove or impute them first"
         )
+
+
+def is_discrete_labels(y, discrete_y=None) -> bool:
+    """Whether ``y`` is read as labels: ``discrete_y`` when given (True/False), else a 1-D
+    integer, boolean or string array."""
+    if discrete_y is not None:
+        if not isinstance(discrete_y, (bool, np.bool_)):
+            raise TypeError(f"discrete_y must be None, True or False, got {discrete_y!r}")
+        return bool(discrete_y)
+    arr = _to_numpy(y)
+    return arr.ndim == 1 and arr.dtype.kind in "biuU"
 
 
 def as_labels(y, name: str = "y") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
