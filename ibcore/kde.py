@@ -24,6 +24,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from .device import resolve_device
+from .knn import knn_distances, row_blocks, sq_dists
 
 __all__ = ["kernel_pass", "select_bandwidth", "loo_log_density", "log_density", "silverman_log_bandwidth"]
 
@@ -40,11 +41,6 @@ class PassResult:
     log_sum: np.ndarray  # log Σ_{j≠i} exp(-c_m ‖z_i - z_j‖²)
     mean_d2: np.ndarray | None  # kernel-weighted mean of ‖z_i - z_j‖² (moments >= 1)
     mean_d4: np.ndarray | None = None  # kernel-weighted mean of ‖z_i - z_j‖⁴ (moments == 2)
-
-
-def _blocks(m: int, n: int):
-    step = max(1, min(m, _BLOCK_ELEMENTS // max(n, 1)))
-    return [(i0, min(i0 + step, m)) for i0 in range(0, m, step)]
 
 
 def kernel_pass(z: np.ndarray, coefs, *, queries: np.ndarray | None = None, moments: int = 0,
@@ -102,9 +98,8 @@ def _shifted_pass(ref, q, coefs, moments, loo):
     mean_d2 = torch.empty_like(log_sum) if moments >= 1 else None
     mean_d4 = torch.empty_like(log_sum) if moments == 2 else None
     r_sq = (ref * ref).sum(1)
-    q_sq = (q * q).sum(1)
-    for i0, i1 in _blocks(m, n):
-        d2 = torch.addmm(q_sq[i0:i1, None] + r_sq[None, :], q[i0:i1], ref.T, alpha=-2.0).clamp_min_(0.0)
+    for i0, i1 in row_blocks(m, n, _BLOCK_ELEMENTS):
+        d2 = sq_dists(q[i0:i1], ref, r_sq)
         rows = torch.arange(i1 - i0, device=dev)
         for j, c in enumerate(coefs):
             a = d2 * (-c)
@@ -139,7 +134,7 @@ def _symmetric_pass(ref, coefs, moments):
     z_sq = (ref * ref).sum(1)
     shape = (n, len(coefs))
     acc = [torch.zeros(shape, dtype=torch.float64, device=dev) for _ in range(moments + 1)]
-    for i0, i1 in _blocks(n, n // 2 + 1):
+    for i0, i1 in row_blocks(n, n // 2 + 1, _BLOCK_ELEMENTS):
         base = torch.addmm(z_sq[None, i0:], ref[i0:i1], ref[i0:].T, beta=-1.0, alpha=2.0)
         rows = torch.arange(i1 - i0, device=dev)
         tail = i1 - i0  # strip columns beyond the diagonal block
@@ -339,8 +334,6 @@ def select_bandwidth(z: np.ndarray, kind: str = "ml", *, device="auto") -> tuple
     Returns ``(t, loo_log_density, n_passes)``: the chosen ``log b``, the per-sample
     leave-one-out log-density at it (nats), and the number of passes over the pairs.
     """
-    from .knn import knn_distances
-
     if kind not in ("ml", "lse"):
         raise ValueError(f"kind must be 'ml' or 'lse', got {kind!r}")
     n, d = z.shape

@@ -36,16 +36,19 @@ def choose_backend(backend: str, d: int, device) -> tuple[str, "torch.device | N
     return "brute", dev
 
 
-def _row_blocks(n_rows: int, n_cols: int):
-    step = max(1, min(n_rows, _BLOCK_ELEMENTS // max(n_cols, 1)))
-    for start in range(0, n_rows, step):
-        yield start, min(start + step, n_rows)
+def row_blocks(n_rows: int, n_cols: int, elements: int | None = None) -> list[tuple[int, int]]:
+    """``(start, stop)`` row ranges so that one block of the pair matrix holds about ``elements``
+    values (default: this module's ``_BLOCK_ELEMENTS``, read at call time)."""
+    step = max(1, min(n_rows, (elements or _BLOCK_ELEMENTS) // max(n_cols, 1)))
+    return [(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
 
 
-def _sq_dists(a, b, b_sq):
-    """Squared Euclidean distances between rows of torch tensors a (m, d) and b (n, d)."""
-    d2 = (a * a).sum(1, keepdim=True) + b_sq[None, :] - 2.0 * (a @ b.T)
-    return d2.clamp_min_(0.0)
+def sq_dists(a, b, b_sq):
+    """Squared Euclidean distances (m, n) between rows of torch tensors a (m, d) and b (n, d),
+    given ``b_sq = (b * b).sum(1)``: one fused matrix product, clamped at 0 against rounding."""
+    import torch
+
+    return torch.addmm((a * a).sum(1, keepdim=True) + b_sq[None, :], a, b.T, alpha=-2.0).clamp_min_(0.0)
 
 
 def knn_distances(ref: np.ndarray, k: int, queries: np.ndarray | None = None, *,
@@ -86,8 +89,8 @@ def knn_distances(ref: np.ndarray, k: int, queries: np.ndarray | None = None, *,
         r_sq = (r * r).sum(1)
         qt = r if loo else torch.as_tensor(q, dtype=torch.float64, device=dev)
         out = torch.empty((len(q), k), dtype=torch.float64, device=dev)
-        for i0, i1 in _row_blocks(len(q), n):
-            d2 = _sq_dists(qt[i0:i1], r, r_sq)
+        for i0, i1 in row_blocks(len(q), n):
+            d2 = sq_dists(qt[i0:i1], r, r_sq)
             if loo:
                 idx = torch.arange(i0, i1, device=dev)
                 d2[idx - i0, idx] = float("inf")
@@ -114,8 +117,8 @@ def count_within(points: np.ndarray, radii: np.ndarray, *, backend: str = "auto"
         p_sq = (p * p).sum(1)
         r2 = torch.as_tensor(strict, dtype=torch.float64, device=dev) ** 2
         out = torch.empty(n, dtype=torch.int64, device=dev)
-        for i0, i1 in _row_blocks(n, n):
-            d2 = _sq_dists(p[i0:i1], p, p_sq)
+        for i0, i1 in row_blocks(n, n):
+            d2 = sq_dists(p[i0:i1], p, p_sq)
             out[i0:i1] = (d2 <= r2[i0:i1, None]).sum(1) - 1
         return out.cpu().numpy()
 
@@ -181,9 +184,9 @@ def _joint_max_eps_brute(x, y, k, device):
         yt = torch.as_tensor(y, dtype=torch.float64, device=dev)
         x_sq, y_sq = (xt * xt).sum(1), (yt * yt).sum(1)
         eps = torch.empty(n, dtype=torch.float64, device=dev)
-        for i0, i1 in _row_blocks(n, 2 * n):
+        for i0, i1 in row_blocks(n, 2 * n):
             idx = torch.arange(i0, i1, device=dev)
-            dz2 = torch.maximum(_sq_dists(xt[i0:i1], xt, x_sq), _sq_dists(yt[i0:i1], yt, y_sq))
+            dz2 = torch.maximum(sq_dists(xt[i0:i1], xt, x_sq), sq_dists(yt[i0:i1], yt, y_sq))
             dz2[idx - i0, idx] = float("inf")
             eps[i0:i1] = torch.topk(dz2, k, dim=1, largest=False, sorted=True).values[:, -1]
         return eps.sqrt_().cpu().numpy()
