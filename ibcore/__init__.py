@@ -1,38 +1,45 @@
 """ibcore: Information Bottleneck analysis of deep networks via lossy compression.
 
-Flat public API (all values in nats):
+The package follows the method's stages; imports only run downward::
 
-* :func:`entropy`, :func:`mutual_information` -> :class:`Estimate`
-* estimator classes :class:`KLEntropy`, :class:`WKLEntropy`, :class:`KDEEntropy`, :class:`KSG`
-* :func:`wkl_weights`, :func:`pointwise_mutual_information`
-* compressors :class:`PCACompressor`, :class:`ConvAutoencoder`, :class:`DenseAutoencoder`
-  and :func:`compression_bound`; the neural baseline :class:`MINE`
-* submodules: :mod:`ibcore.synthetic` (samplers with known MI), :mod:`ibcore.images`
-  (injective image generators), :mod:`ibcore.stochastic` (noise layers, layer hooks),
-  :mod:`ibcore.mnist` (the paper's classifier and offline data), :mod:`ibcore.lossy` (MI on
-  compressed codes with diagnostics), :mod:`ibcore.algorithm1` (the synthetic benchmark runner),
-  :mod:`ibcore.information_plane` (Algorithm 2 tracker), :mod:`ibcore.phases`,
-  :mod:`ibcore.plots`, :mod:`ibcore.plane_plots`, :mod:`ibcore.cli` (``ibcore synthetic``,
-  ``ibcore plane``)
+    ibcore/
+      estimators/    entropy, MI, kNN and KDE kernels, whitening, MINE        (stage 1)
+      compression/   PCA, autoencoders, the compression bound, lossy MI       (stage 2)
+      synthetic/     samplers with known MI, image generators, Algorithm 1    (stage 3a)
+      plane/         noise layers, recording, tracker, runs, phases, MNIST    (stage 3b)
+      result.py, validation.py, device.py, nn.py, settings.py, cli.py         (shared ground)
+
+Flat public API (all values in nats): :func:`entropy`, :func:`mutual_information`,
+:func:`pointwise_mutual_information` -> :class:`Estimate`; the estimator classes
+:class:`KLEntropy`, :class:`WKLEntropy`, :class:`KDEEntropy`, :class:`KSG`, :class:`MINE`; the
+compressors :class:`PCACompressor`, :class:`ConvAutoencoder`, :class:`DenseAutoencoder`,
+:func:`compression_bound` and :func:`lossy_mutual_information`. The algorithms are imported from
+their stage: ``ibcore.synthetic`` (``CorrelatedNormal``, ``GaussianBumps``, ``run_algorithm1``,
+...) and ``ibcore.plane`` (``InformationPlaneTracker``, ``PlaneRun``, ``make_stochastic``, ...).
 """
-from .entropy import KDEEntropy, KLEntropy, WKLEntropy, entropy, make_entropy_estimator, wkl_weights
-from .mutual_information import KSG, mutual_information, pointwise_mutual_information
+import importlib
+
+from .compression import (ConvAutoencoder, DenseAutoencoder, LossyEstimate, PCACompressor, compression_bound,
+                          lossy_mutual_information)
+from .estimators import (ENTROPY_METHODS, KDEEntropy, KLEntropy, KSG, MI_METHODS, MINE, WKLEntropy, entropy,
+                         make_entropy_estimator, mutual_information, pointwise_mutual_information, wkl_weights)
 from .result import Estimate
-from .compress import ConvAutoencoder, DenseAutoencoder, PCACompressor, compression_bound
-from .lossy import LossyEstimate, lossy_mutual_information
-from .mine import MINE
-from .stochastic import GaussianNoise, LayerRecorder, collect, make_stochastic, noise_entropy
 
 __version__ = "0.1.0"
 
-ENTROPY_METHODS = ("wkl", "kl", "kde-ml", "kde-lse")
-MI_METHODS = ENTROPY_METHODS + ("ksg", "mine")
+_STAGES = ("estimators", "compression", "synthetic", "plane")
 
 __all__ = [
     "Estimate", "entropy", "mutual_information", "pointwise_mutual_information",
     "KLEntropy", "WKLEntropy", "KDEEntropy", "KSG", "make_entropy_estimator", "wkl_weights",
     "PCACompressor", "ConvAutoencoder", "DenseAutoencoder", "compression_bound", "MINE",
-    "LossyEstimate", "lossy_mutual_information",
-    "GaussianNoise", "make_stochastic", "LayerRecorder", "collect", "noise_entropy",
-    "ENTROPY_METHODS", "MI_METHODS", "__version__",
+    "LossyEstimate", "lossy_mutual_information", "ENTROPY_METHODS", "MI_METHODS", "__version__",
+    *_STAGES,
 ]
+
+
+def __getattr__(name):
+    # the algorithm stages load on first use: `import ibcore` stays light
+    if name in _STAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'ibcore' has no attribute {name!r}")

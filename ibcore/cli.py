@@ -76,7 +76,7 @@ def _choices(allowed, what):
 
 @subcommand("synthetic", "Algorithm 1: estimators vs the true MI on synthetic images (figures 3 and 4)")
 def _build_synthetic(p: argparse.ArgumentParser):
-    from .algorithm1 import COMPRESSORS, DATASETS, ESTIMATORS, INPUTS
+    from .synthetic import COMPRESSORS, DATASETS, ESTIMATORS, INPUTS
 
     p.add_argument("--dataset", type=_choices(tuple(DATASETS), "dataset"), default=["gaussians"],
                    help=f"comma-separated datasets: {', '.join(DATASETS)} (default gaussians)")
@@ -113,21 +113,20 @@ def _build_synthetic(p: argparse.ArgumentParser):
 def _run_synthetic(args) -> int:
     from pathlib import Path
 
-    from .algorithm1 import run_algorithm1
+    from .synthetic import SweepSettings, plot_estimates, run_algorithm1
 
     ae = {}
     if args.ae_epochs is not None:
         ae["epochs"] = args.ae_epochs
     if args.ae_patience is not None:
         ae["patience"] = args.ae_patience
-    mine = {"epochs": args.mine_epochs} if args.mine_epochs is not None else None
-    rows = run_algorithm1(
-        args.out, datasets=args.dataset, sizes=args.size, estimators=args.estimators,
-        compressors=args.compressor, grid=args.grid, n=args.n, seed=args.seed,
-        latent=not args.no_latent, mine_inputs=args.mine_inputs, train_size=args.train_size,
-        val_size=args.val_size, noise_std=args.noise_std, ae_options=ae or None, mine_options=mine,
-        device=args.device, threads=args.threads, progress=not args.quiet,
-    )
+    mine = {"epochs": args.mine_epochs} if args.mine_epochs is not None else {}
+    settings = SweepSettings(
+        datasets=args.dataset, sizes=args.size, estimators=args.estimators, compressors=args.compressor,
+        grid=args.grid, n=args.n, seed=args.seed, latent=not args.no_latent, mine_inputs=args.mine_inputs,
+        train_size=args.train_size, val_size=args.val_size, noise_std=args.noise_std, ae_options=ae,
+        mine_options=mine, device=args.device, threads=args.threads)
+    rows = run_algorithm1(args.out, settings, progress=not args.quiet)
     out = Path(args.out)
     print(f"{len(rows)} rows in {out / 'results.csv'}")
     if not args.no_figure:
@@ -135,8 +134,6 @@ def _run_synthetic(args) -> int:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-
-        from .plots import plot_estimates
 
         for d in args.dataset:
             fig = plot_estimates([r for r in rows if r["dataset"] == d and r["size"] in args.size], dataset=d,
@@ -150,7 +147,7 @@ def _run_synthetic(args) -> int:
 
 @subcommand("plane", "information planes of the paper's MNIST classifier during training (Algorithm 2)")
 def _plane(parser: argparse.ArgumentParser):
-    from .information_plane import add_plane_arguments, run_plane_command
+    from .plane.experiment import add_plane_arguments, run_plane_command
 
     add_plane_arguments(parser)
     return run_plane_command

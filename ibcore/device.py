@@ -1,7 +1,7 @@
 """Choosing where the torch kernels run."""
 from __future__ import annotations
 
-__all__ = ["resolve_device", "DEVICES"]
+__all__ = ["resolve_device", "model_device", "DEVICES"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -27,3 +27,14 @@ def resolve_device(device) -> "torch.device":  # noqa: F821
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but torch sees no CUDA GPU; use 'cpu' or 'auto'")
     return dev
+
+
+def model_device(model) -> "torch.device":  # noqa: F821
+    """The device of a torch model's first parameter (or buffer); the CPU for a stateless model."""
+    import torch
+
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")

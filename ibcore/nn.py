@@ -1,6 +1,6 @@
 """Small torch utilities shared by the compressors and MINE.
 
-Everything that trains a network in :mod:`ibcore.compress` and :mod:`ibcore.mine` goes through
+Everything that trains a network in :mod:`ibcore.compression` and :mod:`ibcore.estimators.mine` goes through
 the single loop :func:`train_loop` (shuffled mini-batches, per-epoch history, optional early
 stopping with best-weight restore, a tqdm bar), so seeding, devices and stopping behave the
 same everywhere.
@@ -15,13 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .device import resolve_device
-from .validation import as_real_array, check_choice, check_float, check_seed  # noqa: F401 (re-exported)
-
-__all__ = [
-    "as_real_array", "resolve_device", "seeded", "limit_threads", "make_generator", "to_tensor", "split_indices",
-    "check_float", "check_choice", "check_seed", "TrainResult", "train_loop",
-]
+__all__ = ["seeded", "limit_threads", "make_generator", "to_tensor", "split_indices", "TrainResult", "train_loop"]
 
 
 @contextlib.contextmanager

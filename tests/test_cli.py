@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ibcore.algorithm1 import COLUMNS, read_results
+from ibcore.synthetic import COLUMNS, read_results
 from ibcore.cli import SUBCOMMANDS, build_parser, main
 
 

@@ -1,0 +1,20 @@
+"""Stage 1, estimators: entropy and mutual information of samples, in nats.
+
+kNN (Kozachenko-Leonenko, weighted KL, KSG) and KDE (ML and LSE bandwidths) estimators on
+whitened samples, their kNN and kernel-sum kernels, and the neural baseline MINE.
+"""
+from .entropy import (EntropyEstimator, KDEEntropy, KLEntropy, WKLEntropy, entropy,
+                      make_entropy_estimator, wkl_weights)
+from .mine import MINE
+from .mutual_information import KSG, mutual_information, pointwise_mutual_information
+from .whitening import Whitening, fit_whitening
+
+__all__ = [
+    "entropy", "mutual_information", "pointwise_mutual_information", "EntropyEstimator", "KLEntropy",
+    "WKLEntropy", "KDEEntropy", "KSG", "MINE", "make_entropy_estimator", "wkl_weights", "Whitening",
+    "fit_whitening", "ENTROPY_METHODS", "MI_METHODS",
+]
+
+#: method names of :func:`entropy` and of :func:`mutual_information`
+ENTROPY_METHODS = ("wkl", "kl", "kde-ml", "kde-lse")
+MI_METHODS = ENTROPY_METHODS + ("ksg", "mine")

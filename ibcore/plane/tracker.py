@@ -1,0 +1,381 @@
+"""Information-plane tracking of a network during training (Algorithm 2, spec §4, §7).
+
+After every ``eval_every``-th epoch the tracker runs one unshuffled evaluation pass (eval mode,
+noise on, seeded per epoch), compresses every analysed layer's output ``L`` to a few
+coordinates ``C_L`` (PCA refitted per epoch by default, ``min(4, dim)`` components), and
+estimates, with 95 % asymptotic confidence intervals (:meth:`ibcore.Estimate.ci`):
+
+* ``I(L;Y) = I(C_L; Y)`` with the labels of the same pass
+  (:func:`ibcore.mutual_information` with discrete ``y``);
+* ``I(X;L)`` in one of two modes:
+
+  ``"joint"`` (the authors' code)
+      ``h(C_X) + h(C_L) - h(C_X, C_L)`` = ``mutual_information(C_X, C_L)``, where ``C_X`` are
+      codes of the evaluation inputs computed once (a conv autoencoder for images).
+  ``"noise"`` (spec T3)
+      ``h(C_L~) - h(Z)`` with ``L~ = L + Z``, ``Z ~ N(0, sigma^2 I)`` absolute isotropic noise
+      and ``h(Z) = (n'/2) log(2 pi e sigma^2)`` (:func:`ibcore.plane.noise_entropy`) for the
+      ``n'`` PCA coordinates. An orthonormal PCA keeps ``P Z ~ N(0, sigma^2 I_n')``, so
+      ``I(X; P L~) = h(P L~) - h(P Z)`` exactly **when L is a deterministic function of X**.
+      When noise is also injected upstream of the layer (every layer after the first noisy
+      one), ``h(L~ | X) >= h(Z)`` and the value is an **upper bound** on ``I(X; P L~)``; each
+      row says which (column ``ixl_kind``: ``"exact"`` or ``"upper bound"``; ``"estimate"``
+      in joint mode). Relative noise (std ``sigma |x|``) has no constant ``h(Z)``: noise mode
+      refuses models with relative noise. By default the tracker adds ``Z`` itself to the
+      recorded outputs (``observation_noise=True``, a fresh seeded copy of the channel the next
+      layer sees); with ``observation_noise=False`` the recorded outputs must already end with
+      the model's own absolute noise (``make_stochastic(..., where="outputs")``).
+
+Both values are in nats. The X/L pairing is exact: inputs, labels and every layer output come
+from the same pass of :func:`ibcore.plane.collect` (the authors' CIFAR10 notebook paired a
+shuffled ``C_X`` with unshuffled outputs, spec §7.8).
+
+:class:`~ibcore.plane.PlaneRun` (:mod:`ibcore.plane.run`) trains a model and calls the tracker
+after every epoch, streaming the results to a resumable run directory.
+
+Your own model
+--------------
+Any ``nn.Module`` with named layers works through the Python API::
+
+    import torch
+    from torch import nn
+    from ibcore.plane import InformationPlaneTracker, PlaneRun, make_stochastic
+
+    torch.manual_seed(0)
+    x = torch.randn(2000, 10)
+    y = (x[:, 0] + x[:, 1] > 0).long() + (x[:, 2] > 1).long()          # 3 classes
+    net = nn.Sequential(nn.Linear(10, 16), nn.Tanh(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3),
+                        nn.LogSoftmax(dim=1))
+    make_stochastic(net, sigma=0.05, mode="absolute", where="inputs")  # noise before every Linear
+    tracker = InformationPlaneTracker(net, ["1", "3", "5"], x[1000:], y[1000:])  # names from named_modules()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+
+    def train_one_epoch():
+        opt.zero_grad()
+        loss = nn.functional.nll_loss(net(x[:1000]), y[:1000])
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    run = PlaneRun("runs/toy", {"example": "toy"}, model=net, optimizer=opt, tracker=tracker,
+                   train_epoch=train_one_epoch)
+    results = run.run(epochs=20)           # re-running the script resumes
+    print(results.layer("5")["ily"])       # I(L;Y) of the log-probabilities per epoch, nats
+
+    from ibcore.plane import plot_information_planes
+    plot_information_planes(results).savefig("toy_planes.png")
+
+Without ``x_codes``/``x_compressor`` the inputs are compressed by PCA to ``min(4, d_x)``
+coordinates; for images pass a fitted :class:`ibcore.compression.InputEncoder` (or precomputed codes).
+
+The ``ibcore plane`` command (:mod:`ibcore.plane.experiment`) runs the paper's MNIST experiment
+(spec §7) with this machinery.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..compression import DenseAutoencoder, PCACompressor
+from ..device import model_device
+from ..estimators import entropy, mutual_information
+from ..result import Estimate
+from ..validation import check_int
+from .noise import noise_entropy, noise_modules, noise_seed
+from .recording import LayerRecorder, collect
+
+__all__ = ["InformationPlaneTracker", "LayerPoint", "MI_MODES", "COMPRESSORS", "derived_seed"]
+
+MI_MODES = ("joint", "noise")
+COMPRESSORS = ("pca", "ae")
+_NO_ENTROPY = ("ksg", "mine")
+
+
+def derived_seed(*parts: int) -> int:
+    """A 31-bit seed from integers (per epoch / per layer streams that never overlap)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+# ----------------------------------------------------------------------------------------------
+# per-epoch estimates
+
+@dataclass(frozen=True)
+class LayerPoint:
+    """One point of one layer's information plane.
+
+    Attributes
+    ----------
+    layer : str
+    dim : int
+        Flattened output dimension of the layer.
+    n_components : int
+        Dimension ``n'`` of the compressed code ``C_L``.
+    ixl, ily : Estimate
+        ``I(X;L)`` and ``I(L;Y)`` in nats with their standard errors.
+    ixl_kind : str
+        ``"estimate"`` (joint mode), ``"exact"`` or ``"upper bound"`` (noise mode, see the
+        module docstring).
+    """
+
+    layer: str
+    dim: int
+    n_components: int
+    ixl: Estimate
+    ily: Estimate
+    ixl_kind: str
+
+    def row(self, level: float = 0.95) -> dict:
+        ixl_lo, ixl_hi = self.ixl.ci(level)
+        ily_lo, ily_hi = self.ily.ci(level)
+        return {"layer": self.layer, "dim": self.dim, "n_components": self.n_components,
+                "ixl": self.ixl.value, "ixl_std": self.ixl.std, "ixl_low": ixl_lo, "ixl_high": ixl_hi,
+                "ixl_kind": self.ixl_kind, "ily": self.ily.value, "ily_std": self.ily.std,
+                "ily_low": ily_lo, "ily_high": ily_hi}
+
+
+
+def _execution_order(model: nn.Module, layers, x_probe, device) -> list[tuple[str, str]]:
+    """``[("noise", name) | ("layer", name)]`` in the order one forward pass reaches them.
+
+    Hooks registered now run after make_stochastic's output-noise hooks, so a layer's entry
+    comes after its own output noise: exactly when the recorder would see it.
+    """
+    order: list[tuple[str, str]] = []
+    handles = []
+    modules = dict(model.named_modules())
+    for name, m in noise_modules(model).items():
+        if m.sigma > 0:
+            handles.append(m.register_forward_hook(lambda *a, _n=name: order.append(("noise", _n))))
+    for name in layers:
+        handles.append(modules[name].register_forward_hook(lambda *a, _n=name: order.append(("layer", _n))))
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad(), noise_seed(model, 0):
+            model(x_probe.to(device))
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in flags.items():
+            m.training = flag
+    return order
+
+
+class InformationPlaneTracker:
+    """Estimate ``I(X;L)`` and ``I(L;Y)`` of chosen layers on a fixed evaluation set.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model; it stays where it is (its device is used for the passes).
+    layers : str or list of str
+        Names from ``model.named_modules()``; an unknown name raises ``ValueError`` listing them.
+    data : tensor, array, ``(inputs, labels)`` pair, Dataset or DataLoader
+        The evaluation set (read in a fixed order, see :func:`ibcore.plane.collect`).
+    labels : tensor or array, optional
+        ``(n,)`` integer labels for tensor/array ``data``. The evaluation set must have labels.
+    x_codes : array (n, d'), optional
+        Precomputed codes ``C_X`` of the evaluation inputs, in the order of ``data``.
+    x_compressor : object with ``transform(inputs) -> (n, d')``, optional
+        Used once on the inputs of the first pass (e.g. a fitted :class:`InputEncoder` or
+        :class:`ibcore.ConvAutoencoder`). Without this and ``x_codes``, a PCA of the flattened
+        inputs to ``min(n_components, d_x)`` coordinates is used.
+    mi_mode : {"joint", "noise"}, default "joint"
+        How ``I(X;L)`` is computed (module docstring).
+    noise_sigma : float, optional
+        Std of the absolute noise in noise mode; default: the common ``sigma`` of the model's
+        absolute :class:`~ibcore.plane.GaussianNoise` modules.
+    observation_noise : bool, default True
+        Noise mode only: add ``N(0, noise_sigma^2 I)`` (seeded per epoch and layer) to the
+        recorded outputs; ``False`` when the recorded outputs already end with the model's own
+        absolute noise.
+    compressor : {"pca", "ae"}, default "pca"
+        Layer compression, refitted every epoch: PCA (orthonormal, no whitening) or a
+        :class:`ibcore.DenseAutoencoder` (spec §7.5 architecture; joint mode only).
+    n_components : int, default 4
+        Code size ``n' = min(n_components, layer dim)``.
+    method : str, default "wkl"
+        Any estimator of :func:`ibcore.mutual_information` (noise mode: an entropy method).
+    estimator_options : dict, optional
+        Passed to the estimator (e.g. ``{"k": 5}``).
+    level : float, default 0.95
+        Confidence level of the stored intervals.
+    seed : int, default 0
+        Seeds the evaluation noise (per epoch), observation noise, PCA and autoencoders.
+    batch_size : int, default 2048
+    ae_epochs : int, default 50
+        Training epochs of each layer autoencoder (``compressor="ae"``).
+    """
+
+    def __init__(self, model: nn.Module, layers, data, labels=None, *, x_codes=None, x_compressor=None,
+                 mi_mode: str = "joint", noise_sigma: float | None = None, observation_noise: bool = True,
+                 compressor: str = "pca", n_components: int = 4, method: str = "wkl",
+                 estimator_options: dict | None = None, level: float = 0.95, seed: int = 0,
+                 batch_size: int = 2048, ae_epochs: int = 50):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.layers = list(LayerRecorder(model, layers).layers)  # validates names (lists the known ones)
+        if mi_mode not in MI_MODES:
+            raise ValueError(f"mi_mode must be one of {MI_MODES}, got {mi_mode!r}")
+        if compressor not in COMPRESSORS:
+            raise ValueError(f"compressor must be one of {COMPRESSORS}, got {compressor!r}")
+        self.mi_mode, self.compressor = mi_mode, compressor
+        self.n_components = check_int(n_components, "n_components", 1)
+        self.seed = check_int(seed, "seed", 0)
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        self.ae_epochs = check_int(ae_epochs, "ae_epochs", 1)
+        self.method = method
+        self.options = dict(estimator_options or {})
+        if not 0 < level < 1:
+            raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+        self.level = float(level)
+        self.data, self.labels_in = data, labels
+        self.observation_noise = bool(observation_noise)
+
+        first = collect(model, data, self.layers, labels=labels, seed=derived_seed(self.seed, 0),
+                        batch_size=self.batch_size)
+        if first.labels is None:
+            raise ValueError(
+                "the evaluation set has no labels: I(L;Y) needs them. Pass labels=..., an "
+                "(inputs, labels) pair, or a Dataset/DataLoader yielding (input, label) batches"
+            )
+        y = first.labels
+        if y.ndim != 1 or y.is_floating_point():
+            raise ValueError(f"evaluation labels must be a 1-D integer array, got shape {tuple(y.shape)}, dtype {y.dtype}")
+        self.labels = y.numpy().astype(np.int64)
+        self.n = len(self.labels)
+        self.dims = {k: v.shape[1] for k, v in first.outputs.items()}
+        self.x_codes = self._input_codes(first.inputs, x_codes, x_compressor)
+        self.noise_sigma = None
+        self.kinds = {name: "estimate" for name in self.layers}
+        if mi_mode == "noise":
+            self._setup_noise_mode(noise_sigma, first.inputs)
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def _input_codes(self, inputs, x_codes, x_compressor) -> np.ndarray | None:
+        if self.mi_mode == "noise":
+            return None if x_codes is None else np.asarray(x_codes, dtype=np.float64)
+        if x_codes is not None and x_compressor is not None:
+            raise ValueError("pass x_codes or x_compressor, not both")
+        if x_codes is None and x_compressor is None:
+            x_codes = _pca_codes(inputs.reshape(len(inputs), -1).double().numpy(), self.n_components, self.seed)
+        elif x_codes is None:
+            if not hasattr(x_compressor, "transform"):
+                raise TypeError("x_compressor must have a transform(inputs) method (a fitted compressor)")
+            x_codes = x_compressor.transform(inputs)
+        codes = np.asarray(x_codes.detach().cpu() if hasattr(x_codes, "detach") else x_codes, dtype=np.float64)
+        if codes.ndim == 1:
+            codes = codes[:, None]
+        if codes.ndim != 2 or len(codes) != self.n:
+            raise ValueError(f"x_codes must have shape ({self.n}, d') like the evaluation set, got {codes.shape}")
+        if not np.isfinite(codes).all():
+            raise ValueError("x_codes contain NaN or infinite values")
+        return codes
+
+    def _setup_noise_mode(self, noise_sigma, inputs) -> None:
+        if self.compressor != "pca":
+            raise ValueError("mi_mode='noise' needs compressor='pca': h(Z) is known only after an orthonormal projection")
+        if self.method in _NO_ENTROPY:
+            raise ValueError(f"mi_mode='noise' needs an entropy estimator; {self.method!r} estimates MI only")
+        mods = noise_modules(self.model)
+        relative = sorted(n for n, m in mods.items() if m.mode == "relative" and m.sigma > 0)
+        if relative:
+            raise ValueError(
+                "mi_mode='noise' needs absolute noise: with relative noise (std sigma*|x|) h(L~|X) is "
+                f"not a constant, so I(X;L) != h(L~) - h(Z). Relative noise modules: {relative[:6]}"
+                f"{' ...' if len(relative) > 6 else ''}. Use absolute noise or mi_mode='joint'"
+            )
+        if noise_sigma is None:
+            sigmas = sorted({m.sigma for m in mods.values() if m.sigma > 0})
+            if len(sigmas) != 1:
+                raise ValueError(
+                    "mi_mode='noise' needs noise_sigma: the model has "
+                    f"{'no noise modules' if not sigmas else f'several noise levels {sigmas}'}"
+                )
+            noise_sigma = sigmas[0]
+        if isinstance(noise_sigma, bool) or not isinstance(noise_sigma, numbers.Real) or not math.isfinite(noise_sigma):
+            raise TypeError(f"noise_sigma must be a finite real number, got {noise_sigma!r}")
+        if noise_sigma <= 0:
+            raise ValueError(f"noise_sigma must be > 0 for absolute noise (h(Z) is -inf at sigma = 0), got {noise_sigma}")
+        self.noise_sigma = float(noise_sigma)
+        order = _execution_order(self.model, self.layers, inputs[:2], model_device(self.model))
+        for name in self.layers:
+            pos = order.index(("layer", name))
+            own = f"{name}.output_noise"
+            upstream = [n for kind, n in order[:pos] if kind == "noise" and not (n == own and not self.observation_noise)]
+            if not self.observation_noise:
+                m = dict(self.model.named_modules()).get(own)
+                if m is None:
+                    raise ValueError(
+                        f"observation_noise=False but layer {name!r} has no output noise of its own "
+                        "(make_stochastic(..., where='outputs')); use observation_noise=True"
+                    )
+                if m.sigma != self.noise_sigma:
+                    raise ValueError(f"layer {name!r} has output noise sigma={m.sigma}, not noise_sigma={self.noise_sigma}")
+            self.kinds[name] = "upper bound" if upstream else "exact"
+
+    # -- one measurement ------------------------------------------------------------------------
+
+    def _compress(self, out: np.ndarray, epoch: int, index: int) -> np.ndarray:
+        k = min(self.n_components, out.shape[1], self.n - 1)
+        if self.compressor == "pca":
+            return _pca_codes(out, k, self.seed)
+        ae = DenseAutoencoder(k, hidden=(24, 16), dropout=0.1, latent_activation="sigmoid",
+                              epochs=self.ae_epochs, seed=derived_seed(self.seed, epoch, index, 2),
+                              device=model_device(self.model), progress=False)
+        return ae.fit(out).transform(out)
+
+    def measure(self, epoch: int) -> list[LayerPoint]:
+        """One evaluation pass and the estimates for every layer (the pass is seeded by ``epoch``).
+
+        Returns
+        -------
+        list of LayerPoint
+            In the order of ``layers``.
+        """
+        epoch = check_int(epoch, "epoch", 0)
+        col = collect(self.model, self.data, self.layers, labels=self.labels_in,
+                      seed=derived_seed(self.seed, epoch, 1), batch_size=self.batch_size, keep_inputs=False)
+        if col.labels is None or not np.array_equal(col.labels.numpy(), self.labels):
+            raise RuntimeError("the evaluation set changed order or labels between passes; use a fixed, "
+                               "map-style dataset or tensors")
+        points = []
+        for i, name in enumerate(self.layers):
+            out = col.outputs[name]
+            if self.mi_mode == "noise" and self.observation_noise:
+                rng = np.random.default_rng(derived_seed(self.seed, epoch, i, 3))
+                out = out + self.noise_sigma * rng.standard_normal(out.shape)
+            try:
+                codes = self._compress(out, epoch, i)
+                ily = mutual_information(codes, self.labels, self.method, discrete_y=True, **self.options)
+                if self.mi_mode == "joint":
+                    ixl = mutual_information(self.x_codes, codes, self.method, **self.options)
+                else:
+                    h = entropy(codes, self.method, **self.options)
+                    ixl = Estimate(h.value - noise_entropy(codes.shape[1], self.noise_sigma), h.std)
+            except ValueError as exc:
+                raise ValueError(f"layer {name!r}, epoch {epoch}: {exc}") from exc
+            points.append(LayerPoint(name, self.dims[name], codes.shape[1], ixl, ily, self.kinds[name]))
+        return points
+
+
+def _pca_codes(data: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """PCA codes (orthonormal projection, no whitening) with at most ``k`` coordinates.
+
+    Components without variance (rank-deficient data, e.g. one-hot rows summing to 1 or dead
+    units) are dropped: a constant coordinate has entropy -inf and breaks every estimator.
+    """
+    k = min(int(k), data.shape[1], len(data) - 1)
+    pca = PCACompressor(k, random_state=seed).fit(data)
+    var = pca.pca_.explained_variance_
+    keep = var > 1e-12 * max(float(var.max()), 1e-300)
+    if not keep.any():
+        raise ValueError("the layer output is constant over the evaluation set (no variance to compress)")
+    return pca.transform(data)[:, keep]

@@ -1,0 +1,316 @@
+"""Algorithm 1: the synthetic benchmark with predefined mutual information (spec §3).
+
+For every dataset and image size, and every MI value ``I`` of a grid:
+
+1. sample ``n`` latent pairs ``(xi, eta)`` with exactly ``I`` nats (fresh and seeded per value);
+2. map them to shape parameters and render images ``X``, ``Y`` (injective maps, so
+   ``I(X; Y) = I``; :mod:`ibcore.synthetic.images`);
+3. estimate the MI on the shape parameters (``input = "latent"``, the reference without
+   compression loss), on the compressed images (``"compressed"``, once per compressor) and,
+   for MINE (and for ``compressor="none"``), on the raw images (``"raw"``).
+
+Each compressor is trained **once** per (dataset, size, compressor) on ``train_size +
+val_size`` independent images of the marginal distribution (spec §3 step 4: the marginals do
+not depend on ``I``, so one compressor serves every MI value and both ``X`` and ``Y``), and
+cached in ``out/compressors/`` so a rerun does not retrain (autoencoders are saved with their
+``save``/``load``; PCA is refitted, which is deterministic and takes a fraction of a second).
+
+Results go to a tidy CSV, one row per *cell* (dataset, size, estimator, input, compressor,
+true MI, n, seed) with the columns of :data:`COLUMNS`. A cell is appended and flushed to disk
+as soon as it is finished; a rerun reads the CSV and skips finished cells, so a killed run
+loses at most the cell in flight (a partly written last line is dropped on the next start).
+All randomness derives from ``seed``: the sample of one MI value depends only on
+``(seed, dataset, size, I)``, not on the rest of the grid, so an interrupted and a complete run
+produce the same table.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ..compression import ConvAutoencoder, DenseAutoencoder, PCACompressor, lossy_mutual_information
+from ..nn import limit_threads
+from ..validation import check_int
+from .images import image_pair
+from .settings import COMPRESSORS, DATASETS, RUN_FIELDS, SweepSettings, check_names, check_size
+from .table import append_row, cell_key, prepare_table, read_results
+
+__all__ = ["run_algorithm1", "plan_cells", "make_generator", "make_compressor", "train_compressor"]
+
+
+def make_generator(dataset: str, size: int):
+    """The image generator of ``dataset`` at ``size``."""
+    check_names(dataset, DATASETS, "dataset")
+    return DATASETS[dataset][0](check_size(dataset, size))
+
+
+def _ae_defaults(dataset: str) -> dict:
+    if dataset == "antipca":
+        # spec §6.6: linear encoder 32 -> 2, decoder Linear(2, 32) -> LeakyReLU -> Linear(32, 32),
+        # relative latent noise 0.01, MSE, batch 1,000
+        return dict(hidden=(32,), linear_encoder=True, loss="mse", latent_noise=0.01, batch_size=1000,
+                    epochs=2000, patience=100, lr=1e-3)
+    return dict(epochs=200, batch_size=128, patience=20, lr=1e-3)
+
+
+def make_compressor(name: str, dataset: str, size: int, *, seed=None, device="auto",
+                    val_fraction: float = 1 / 7, ae_options: dict | None = None):
+    """An unfitted compressor ``name`` ("ae", "pca") for ``dataset``; ``None`` for "none"."""
+    check_names(name, COMPRESSORS, "compressor")
+    check_names(dataset, DATASETS, "dataset")
+    size = check_size(dataset, size)
+    code_dim = DATASETS[dataset][1]
+    if name == "none":
+        return None
+    if name == "pca":
+        return PCACompressor(code_dim, random_state=seed)
+    opts = _ae_defaults(dataset)
+    opts.update(ae_options or {})
+    opts.update(seed=seed, device=device, validation_fraction=val_fraction)
+    opts.setdefault("progress", False)
+    if dataset == "antipca":
+        return DenseAutoencoder(code_dim, **opts)
+    return ConvAutoencoder(code_dim, image_size=size, **opts)
+
+
+def _seed_for(seed: int, *parts) -> np.random.SeedSequence:
+    """A SeedSequence depending only on ``seed`` and the given labels (stable across runs)."""
+    words = [int(seed)]
+    for p in parts:
+        if isinstance(p, str):
+            words.append(zlib.crc32(p.encode()))
+        elif isinstance(p, float):
+            words.append(int(round(p * 1e9)) & 0xFFFFFFFFFFFF)
+        else:
+            words.append(int(p))
+    return np.random.SeedSequence(words)
+
+
+def _int_seed(ss: np.random.SeedSequence) -> int:
+    return int(ss.generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _add_noise(images, noise_std, rng):
+    if noise_std == 0:
+        return images
+    return (images + noise_std * rng.standard_normal(images.shape)).astype(images.dtype)
+
+
+def train_compressor(name: str, dataset: str, size: int, *, seed: int = 0, train_size: int = 6000,
+                     val_size: int = 1000, noise_std: float = 0.0, device="auto", threads: int | None = 1,
+                     ae_options: dict | None = None, cache_dir=None):
+    """Train (or load from ``cache_dir``) the compressor of one (dataset, size, compressor).
+
+    The training images are ``train_size + val_size`` independent draws from the marginal
+    distribution (plus the same noise as the benchmark images when ``noise_std > 0``); the
+    autoencoders hold out a seeded random ``val_size`` of them for early stopping, PCA fits on all.
+    Autoencoders are cached in ``cache_dir`` under a name that hashes their options, the data
+    sizes, the noise and the seed, so a changed budget trains a new one.
+
+    Returns
+    -------
+    compressor or None
+        Fitted; ``None`` for ``name="none"``.
+    """
+    train_size = check_int(train_size, "train_size", 2)
+    val_size = check_int(val_size, "val_size", 0)
+    comp = make_compressor(name, dataset, size, seed=_int_seed(_seed_for(seed, dataset, size, name, "init")),
+                           device=device, val_fraction=val_size / (train_size + val_size),
+                           ae_options=ae_options)
+    if comp is None:
+        return None
+    path = None
+    if cache_dir is not None and name == "ae":
+        config = dict(comp.get_params(), dataset=dataset, size=size, train_size=train_size, val_size=val_size,
+                      noise_std=noise_std, seed=seed)
+        config = {k: str(v) for k, v in config.items() if k not in ("progress", "device")}
+        digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+        path = Path(cache_dir) / f"{dataset}-{size}-{name}-{digest}.pt"
+        if path.is_file():
+            return type(comp).load(path, device=device)
+    rng = np.random.default_rng(_seed_for(seed, dataset, size, "marginal"))
+    gen = make_generator(dataset, size)
+    images = _add_noise(gen.sample_marginal(train_size + val_size, seed=rng), noise_std, rng)
+    with limit_threads(threads):
+        comp.fit(images)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        comp.save(tmp)
+        os.replace(tmp, path)
+    return comp
+
+
+
+
+def _plan(settings: SweepSettings):
+    """(estimator, input, compressor) triples of one (dataset, size, MI value)."""
+    plan = []
+    for est in settings.estimators:
+        if est == "mine":
+            for inp in settings.mine_inputs:
+                if inp == "compressed":
+                    plan += [(est, "compressed", c) for c in settings.compressors if c != "none"]
+                else:
+                    plan.append((est, inp, "none"))
+            continue
+        if settings.latent:
+            plan.append((est, "latent", "none"))
+        for c in settings.compressors:
+            plan.append((est, "raw", "none") if c == "none" else (est, "compressed", c))
+    return list(dict.fromkeys(plan))
+
+
+def plan_cells(settings: SweepSettings) -> list[dict]:
+    """The cell keys of a sweep (the key columns of its rows), in the order they run."""
+    plan = _plan(settings)
+    return [dict(dataset=d, size=s, estimator=est, input=inp, compressor=comp, true_mi=float(mi),
+                 n=settings.n, seed=settings.seed, noise_std=settings.noise_std)
+            for d in settings.datasets for s in settings.sizes for mi in settings.grid
+            for est, inp, comp in plan]
+
+
+def _check_run_fields(path: Path, settings: SweepSettings) -> None:
+    """Store the sweep's settings; refuse a directory whose table was made with other run fields
+    (:data:`~ibcore.synthetic.settings.RUN_FIELDS`, not columns: its rows would silently mix two
+    configurations)."""
+    if path.is_file():
+        try:
+            stored = SweepSettings.from_dict(json.loads(path.read_text()))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path} is not a readable sweep settings file ({exc}); delete it or use "
+                             "another output directory") from None
+        diff = stored.differences(settings, fields=RUN_FIELDS)
+        if diff:
+            raise ValueError(
+                f"{path.parent} holds results made with other options ({'; '.join(diff)}; stored vs "
+                "now). Use another output directory, or delete it to start over."
+            )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def run_algorithm1(out, settings: SweepSettings | dict | None = None, *, progress: bool = True,
+                   filename: str = "results.csv", **options) -> list[dict]:
+    """Run Algorithm 1 over a grid and write (or complete) the results CSV in ``out``.
+
+    Parameters
+    ----------
+    out : path
+        Output directory (created); holds ``filename``, the sweep's settings
+        (``<stem>.settings.json``) and ``compressors/``.
+    settings : SweepSettings or dict, optional
+        The sweep (see :class:`~ibcore.synthetic.SweepSettings` for every option).
+    progress : bool
+        tqdm progress bar over the cells.
+    filename : str
+        Name of the CSV inside ``out``.
+    **options
+        Fields of :class:`~ibcore.synthetic.SweepSettings`, replacing those of ``settings``
+        (``run_algorithm1(out, datasets=["rectangles"], n=2000)``).
+
+    Returns
+    -------
+    list of dict
+        All rows of the CSV after the run (see :data:`~ibcore.synthetic.COLUMNS`), typed as by
+        :func:`~ibcore.synthetic.read_results`.
+    """
+    from tqdm.auto import tqdm
+
+    base = SweepSettings() if settings is None else SweepSettings.from_dict(settings)
+    settings = base.replace(**options) if options else base
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / filename
+    _check_run_fields(out / (Path(filename).stem + ".settings.json"), settings)
+    done = {cell_key(r) for r in prepare_table(path)}
+    cells = [(key, cell_key(key) in done) for key in plan_cells(settings)]
+    bar = tqdm(total=len(cells), initial=sum(f for _, f in cells), desc="Algorithm 1", unit="cell",
+               disable=not progress, dynamic_ncols=True)
+    trained: dict = {}
+    pair_cache: dict = {}
+    try:
+        for row_key, finished in cells:
+            if finished:
+                continue
+            d, s, mi = row_key["dataset"], row_key["size"], row_key["true_mi"]
+            bar.set_postfix_str(f"{d} {s} I={mi:.3g} {row_key['estimator']}/{row_key['input']}"
+                                f"/{row_key['compressor']}", refresh=True)
+            comp_name = row_key["compressor"] if row_key["input"] == "compressed" else "none"
+            if (d, s, comp_name) not in trained:
+                trained[(d, s, comp_name)] = train_compressor(
+                    comp_name, d, s, seed=settings.seed, train_size=settings.train_size,
+                    val_size=settings.val_size, noise_std=settings.noise_std, device=settings.device,
+                    threads=settings.threads, ae_options=settings.ae_options, cache_dir=out / "compressors")
+            if pair_cache.get("key") != (d, s, mi):
+                pair_cache = _sample_pair(settings, d, s, mi)
+            try:
+                row = _run_cell(row_key, pair_cache, trained[(d, s, comp_name)], settings)
+            except ValueError as exc:
+                cell = ", ".join(f"{k}={v}" for k, v in row_key.items())
+                raise ValueError(f"Algorithm 1 cell ({cell}) failed: {exc}") from exc
+            append_row(path, row)
+            bar.update(1)
+    finally:
+        bar.close()
+    return read_results(path)
+
+
+def _sample_pair(settings: SweepSettings, dataset: str, size: int, mi: float) -> dict:
+    """The images of one (dataset, size, MI value): they depend on nothing else of the sweep."""
+    seed, noise_std = settings.seed, settings.noise_std
+    rng = np.random.default_rng(_seed_for(seed, dataset, size, float(mi)))
+    pair = image_pair(make_generator(dataset, size), float(mi), settings.n, seed=rng)
+    x = _add_noise(pair.x, noise_std, rng)
+    y = _add_noise(pair.y, noise_std, rng)
+    return dict(key=(dataset, size, mi), pair=pair, x=x, y=y,
+                est_seed=_int_seed(_seed_for(seed, dataset, size, float(mi), "estimator")))
+
+
+def _run_cell(key, cache, compressor, settings: SweepSettings):
+    estimator_options, mine_options = settings.estimator_options, settings.mine_options
+    device, threads, noise_std = settings.device, settings.threads, settings.noise_std
+    est, inp = key["estimator"], key["input"]
+    opts = dict(estimator_options.get(est, {}))
+    if est == "mine":
+        opts = {**(mine_options or {}), **opts}
+        opts.setdefault("progress", False)
+        opts.setdefault("device", device)
+        opts.setdefault("seed", cache["est_seed"])
+    elif est == "ksg" or "jitter" in opts:
+        opts.setdefault("random_state", cache["est_seed"])
+    if inp == "latent":
+        x, y, comp = cache["pair"].latent_x, cache["pair"].latent_y, None
+    elif inp == "raw":
+        x, y, comp = cache["x"], cache["y"], None
+        if est != "mine":
+            x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
+    else:
+        x, y, comp = cache["x"], cache["y"], compressor
+    noise_var = noise_std ** 2 if (noise_std > 0 and isinstance(compressor, PCACompressor)
+                                   and inp == "compressed") else None
+    t0 = time.perf_counter()
+    # torch runs the critics and the autoencoders' encoders: small nets, fastest on few threads
+    torch_work = est == "mine" or (comp is not None and not isinstance(comp, PCACompressor))
+    with limit_threads(threads if torch_work else None):
+        res = lossy_mutual_information(x, y, est, compressor_x=comp, compressor_y=comp,
+                                       noise_var_x=noise_var, noise_var_y=noise_var, **opts)
+    seconds = time.perf_counter() - t0
+    lo, hi = res.ci(0.95)
+    if res.reconstruction_error_x is not None:
+        rec = 0.5 * (res.reconstruction_error_x / res.n_features_x + res.reconstruction_error_y / res.n_features_y)
+    else:
+        rec = math.nan
+    bound = res.loss_bound if noise_var is not None else None
+    return dict(key, estimate=res.value, std=res.std, ci_low=lo, ci_high=hi, reconstruction_error=rec,
+                seconds=seconds, bound_upper=math.nan if bound is None else float(bound))
+
+

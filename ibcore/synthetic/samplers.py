@@ -1,0 +1,276 @@
+"""Random vectors with a prescribed mutual information (nats), for the synthetic benchmark.
+
+How it works (spec §2 T2 and §6.1)
+----------------------------------
+A pair of standard normal scalars with correlation ``rho`` has ``I = -½ log(1 - rho²)``.
+Independent pairs add up (Corollary 1 / T2), so a target ``mi`` split evenly over
+``m = min(dim_x, dim_y)`` pairs needs ``1 - rho² = exp(-2 mi / m)`` for each pair. The
+remaining ``|dim_x - dim_y|`` coordinates are independent standard normals. A random
+orthogonal matrix (Haar, :data:`scipy.stats.ortho_group`) is then applied within ``x`` and
+within ``y``: it spreads the information over all coordinates, keeps the marginals
+``N(0, I)`` and leaves the MI unchanged (an invertible linear map, T1).
+
+``1 - rho²`` is computed as ``exp(-2 mi / m)`` and ``rho`` as ``sqrt(-expm1(-2 mi / m))``,
+never as ``1 - rho**2``, so large MI (rho rounding to 1) and tiny MI stay exact.
+
+The uniform variant applies the standard normal CDF ``Phi`` to every coordinate *after*
+the mixing: ``Qx`` is still ``N(0, I)``, so ``Phi(Qx)`` is uniform on ``(0, 1)^d`` and, ``Phi``
+being a coordinate-wise bijection, the MI is unchanged.
+
+Two interfaces:
+
+* sampler objects :class:`CorrelatedNormal` and :class:`CorrelatedUniform` fix the mixing
+  matrices at construction (from ``seed``), so repeated ``sample`` calls come from one
+  distribution; they carry ``mutual_information`` and the closed-form entropies;
+* one-shot functions :func:`correlated_normal` and :func:`correlated_uniform`.
+
+Examples
+--------
+>>> from ibcore.synthetic import CorrelatedNormal
+>>> dist = CorrelatedNormal(2, 3, mi=1.5, seed=0)
+>>> x, y = dist.sample(1000, seed=1)
+>>> x.shape, y.shape, dist.mutual_information
+((1000, 2), (1000, 3), 1.5)
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from scipy.special import ndtr
+from scipy.stats import ortho_group
+
+from ..validation import check_int
+
+__all__ = [
+    "CorrelatedNormal", "CorrelatedUniform", "correlated_normal", "correlated_uniform",
+    "pair_correlation", "gaussian_mutual_information",
+]
+
+# Below this noise scale exp(-mi/m) the float64 samples y = rho x + s e cannot resolve the
+# noise next to |x| ~ 1 (machine epsilon 2.2e-16), so y is a rounded copy of x.
+_MIN_NOISE_SCALE = 1e-12
+
+
+def _check_mi(mi) -> float:
+    if isinstance(mi, (bool, np.bool_)) or not isinstance(mi, numbers.Real):
+        raise TypeError(f"mi (mutual information, nats) must be a real number, got {mi!r}")
+    mi = float(mi)
+    if not math.isfinite(mi):
+        raise ValueError(f"mi (mutual information, nats) must be finite, got {mi!r}")
+    if mi < 0:
+        raise ValueError(f"mi (mutual information, nats) must be >= 0, got {mi!r}")
+    return mi
+
+
+def pair_correlation(mi, m: int = 1) -> tuple[float, float]:
+    """Correlation of each of ``m`` Gaussian pairs sharing ``mi`` nats evenly.
+
+    Parameters
+    ----------
+    mi : float
+        Total mutual information, nats (>= 0).
+    m : int
+        Number of independent correlated pairs.
+
+    Returns
+    -------
+    rho : float
+        ``sqrt(1 - exp(-2 mi / m))``.
+    noise : float
+        ``sqrt(1 - rho²) = exp(-mi / m)``, computed directly (exact for rho close to 1).
+    """
+    mi = _check_mi(mi)
+    m = check_int(m, "m", 1)
+    return math.sqrt(-math.expm1(-2.0 * mi / m)), math.exp(-mi / m)
+
+
+def gaussian_mutual_information(cov, dim_x: int) -> float:
+    """Exact MI (nats) of a jointly Gaussian vector from its covariance.
+
+    ``I = ½ (log det Σ_x + log det Σ_y - log det Σ)``, with ``x`` the first ``dim_x``
+    coordinates.
+
+    Parameters
+    ----------
+    cov : array_like (d, d)
+        Joint covariance of ``(x, y)``, symmetric positive definite.
+    dim_x : int
+        Number of ``x`` coordinates, ``1 <= dim_x < d``.
+    """
+    cov = np.asarray(cov, dtype=np.float64)
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(f"cov must be a square matrix, got shape {cov.shape}")
+    dim_x = check_int(dim_x, "dim_x", 1)
+    if dim_x >= cov.shape[0]:
+        raise ValueError(f"dim_x must be smaller than the covariance size {cov.shape[0]}, got {dim_x}")
+    logdets = []
+    for block in (cov[:dim_x, :dim_x], cov[dim_x:, dim_x:], cov):
+        sign, logdet = np.linalg.slogdet(block)
+        if sign <= 0:
+            raise ValueError("cov is not positive definite")
+        logdets.append(logdet)
+    return 0.5 * (logdets[0] + logdets[1] - logdets[2])
+
+
+def _mixing(dim: int, rng: np.random.Generator) -> np.ndarray:
+    return np.asarray(ortho_group.rvs(dim=dim, random_state=rng), dtype=np.float64).reshape(dim, dim)
+
+
+class CorrelatedNormal:
+    """Jointly Gaussian ``(x, y)`` with ``N(0, I)`` marginals and exactly ``mi`` nats.
+
+    Parameters
+    ----------
+    dim_x, dim_y : int
+        Dimensions of ``x`` and ``y`` (>= 1).
+    mi : float
+        Mutual information ``I(x; y)`` in nats, >= 0 and finite. Split evenly over
+        ``m = min(dim_x, dim_y)`` correlated pairs.
+    mixing : bool
+        Apply a random orthogonal matrix within ``x`` and within ``y`` (default True).
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed of the mixing matrices only; ``sample`` takes its own seed.
+
+    Attributes
+    ----------
+    mutual_information : float
+        ``I(x; y)``, nats.
+    rho : float
+        Correlation of each pair, ``sqrt(1 - exp(-2 mi / m))``.
+    mixing_x, mixing_y : ndarray (dim_x, dim_x), (dim_y, dim_y)
+        The orthogonal matrices (identity when ``mixing=False``); ``x = Qx x0``.
+    """
+
+    marginal = "normal"
+
+    def __init__(self, dim_x: int, dim_y: int, mi: float, *, mixing: bool = True, seed=None):
+        self.dim_x = check_int(dim_x, "dim_x", 1)
+        self.dim_y = check_int(dim_y, "dim_y", 1)
+        self.mutual_information = _check_mi(mi)
+        if not isinstance(mixing, (bool, np.bool_)):
+            raise TypeError(f"mixing must be True or False, got {mixing!r}")
+        self.mixing = bool(mixing)
+        self.n_pairs = min(self.dim_x, self.dim_y)
+        self.rho, self.noise_scale = pair_correlation(self.mutual_information, self.n_pairs)
+        if self.noise_scale < _MIN_NOISE_SCALE:
+            warnings.warn(
+                f"mi={self.mutual_information} nats over {self.n_pairs} pair(s) needs a noise scale "
+                f"exp(-mi/m) = {self.noise_scale:.3g}, below float64 resolution: the samples of y "
+                "are rounded copies of (a rotation of) x and estimators will see duplicates. "
+                "Use more dimensions or a smaller mi.",
+                RuntimeWarning, stacklevel=2,
+            )
+        if self.mixing:
+            rng = np.random.default_rng(seed)
+            self.mixing_x = _mixing(self.dim_x, rng)
+            self.mixing_y = _mixing(self.dim_y, rng)
+        else:
+            self.mixing_x = np.eye(self.dim_x)
+            self.mixing_y = np.eye(self.dim_y)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(dim_x={self.dim_x}, dim_y={self.dim_y}, "
+                f"mi={self.mutual_information!r}, mixing={self.mixing})")
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """Joint covariance of the Gaussian ``(x, y)``, shape (dim_x + dim_y, dim_x + dim_y)."""
+        m = self.n_pairs
+        cross = np.zeros((self.dim_x, self.dim_y))
+        cross[np.arange(m), np.arange(m)] = self.rho
+        cross = self.mixing_x @ cross @ self.mixing_y.T
+        return np.block([[np.eye(self.dim_x), cross], [cross.T, np.eye(self.dim_y)]])
+
+    @property
+    def entropy_x(self) -> float:
+        """Differential entropy of ``x``, nats: ``(dim_x / 2) log(2 pi e)``."""
+        return 0.5 * self.dim_x * math.log(2 * math.pi * math.e)
+
+    @property
+    def entropy_y(self) -> float:
+        """Differential entropy of ``y``, nats."""
+        return 0.5 * self.dim_y * math.log(2 * math.pi * math.e)
+
+    @property
+    def joint_entropy(self) -> float:
+        """Differential entropy of ``(x, y)``, nats: ``h(x) + h(y) - I(x; y)``."""
+        return self.entropy_x + self.entropy_y - self.mutual_information
+
+    def _sample_normal(self, n, seed):
+        n = check_int(n, "n", 1)
+        rng = np.random.default_rng(seed)
+        m = self.n_pairs
+        x = rng.standard_normal((n, self.dim_x))
+        y = rng.standard_normal((n, self.dim_y))
+        # y_i = rho x_i + sqrt(1 - rho²) e_i on the first m coordinates
+        y[:, :m] = self.rho * x[:, :m] + self.noise_scale * y[:, :m]
+        if self.mixing:
+            x = x @ self.mixing_x.T
+            y = y @ self.mixing_y.T
+        return x, y
+
+    def sample(self, n: int, seed=None) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n`` pairs.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples (>= 1).
+        seed : None, int, SeedSequence or Generator
+            Seed of this draw.
+
+        Returns
+        -------
+        x : ndarray (n, dim_x), float64
+        y : ndarray (n, dim_y), float64
+        """
+        return self._sample_normal(n, seed)
+
+
+class CorrelatedUniform(CorrelatedNormal):
+    """``(Phi(x), Phi(y))`` for ``(x, y)`` from :class:`CorrelatedNormal`: marginals uniform on
+    ``(0, 1)^d``, same ``mi`` nats (``Phi`` is applied after the mixing).
+
+    Parameters are those of :class:`CorrelatedNormal`. ``entropy_x = entropy_y = 0`` and
+    ``joint_entropy = -mi``. ``covariance`` is that of the underlying Gaussian.
+    """
+
+    marginal = "uniform"
+
+    @property
+    def entropy_x(self) -> float:
+        return 0.0
+
+    @property
+    def entropy_y(self) -> float:
+        return 0.0
+
+    def sample(self, n: int, seed=None) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n`` pairs: ``x`` (n, dim_x) and ``y`` (n, dim_y), values in (0, 1), float64."""
+        x, y = self._sample_normal(n, seed)
+        return ndtr(x), ndtr(y)
+
+
+def correlated_normal(n: int, dim_x: int, dim_y: int, mi: float, seed=None, *, mixing: bool = True):
+    """``n`` samples of a Gaussian ``(x, y)`` with ``N(0, I)`` marginals and exactly ``mi`` nats.
+
+    One generator seeded by ``seed`` draws the mixing matrices, then the samples. See
+    :class:`CorrelatedNormal`.
+
+    Returns
+    -------
+    x : ndarray (n, dim_x)
+    y : ndarray (n, dim_y)
+    """
+    rng = np.random.default_rng(seed)
+    return CorrelatedNormal(dim_x, dim_y, mi, mixing=mixing, seed=rng).sample(n, seed=rng)
+
+
+def correlated_uniform(n: int, dim_x: int, dim_y: int, mi: float, seed=None, *, mixing: bool = True):
+    """As :func:`correlated_normal` with ``Phi`` applied coordinate-wise: marginals uniform on
+    ``(0, 1)^d``, same ``mi`` nats. See :class:`CorrelatedUniform`."""
+    rng = np.random.default_rng(seed)
+    return CorrelatedUniform(dim_x, dim_y, mi, mixing=mixing, seed=rng).sample(n, seed=rng)

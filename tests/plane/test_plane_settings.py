@@ -1,0 +1,60 @@
+"""PlaneSettings: one object for an MNIST plane run, from the CLI, a chapter or a run directory."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from ibcore.plane import ANALYSED_LAYERS, PlaneSettings, run_mnist_plane
+from ibcore.plane.experiment import add_plane_arguments
+
+
+def test_defaults_are_the_papers():
+    s = PlaneSettings()
+    assert (s.epochs, s.lr, s.batch_size, s.sigma, s.noise) == (300, 1e-5, 1024, 1e-3, "relative")
+    assert (s.estimator, s.k, s.n_components, s.compressor, s.mi_mode) == ("wkl", 5, 4, "pca", "joint")
+    assert s.layers == ANALYSED_LAYERS
+
+
+def test_cli_defaults_and_values_build_the_object():
+    parser = add_plane_arguments(argparse.ArgumentParser())
+    assert PlaneSettings.from_args(parser.parse_args([])) == PlaneSettings()
+    args = parser.parse_args(["--epochs", "7", "--lr", "1e-3", "--layers", "layer2", "probs", "--n-train", "50"])
+    s = PlaneSettings.from_args(args)
+    assert (s.epochs, s.lr, s.layers, s.n_train) == (7, 1e-3, ("layer2", "probs"), 50)
+    assert PlaneSettings.from_dict(json.loads(s.to_json())) == s
+
+
+@pytest.mark.parametrize("change,exc,match", [
+    ({"lr": 0}, ValueError, "lr must be a positive number"),
+    ({"noise": "pink"}, ValueError, "noise must be one of"),
+    ({"mi_mode": "noise"}, ValueError, "needs --noise absolute"),
+    ({"noise": "absolute", "sigma": 0.0}, ValueError, "sigma must be > 0 with absolute noise"),
+    ({"epochs": 0}, ValueError, "epochs must be >= 1"),
+    ({"epochs": 2.5}, TypeError, "epochs must be an integer"),
+    ({"layers": []}, ValueError, "layers must be a non-empty list"),
+    ({"estimator": "mine"}, ValueError, "estimator must be one of"),
+])
+def test_bad_fields(change, exc, match):
+    with pytest.raises(exc, match=match):
+        PlaneSettings(**change)
+
+
+def test_resumable_fields():
+    assert set(PlaneSettings.result_fields()) == {f for f in PlaneSettings().to_dict()} - {
+        "epochs", "threads", "data_dir", "download"}
+
+
+def test_run_directory_stores_the_resolved_settings(tmp_path, small_mnist):
+    s = PlaneSettings(epochs=1, lr=1e-3, batch_size=128, x_ae_epochs=1, n_train=300, layers=["layer4", "probs"])
+    run_mnist_plane(s, out=tmp_path, data=small_mnist, progress=False, figures=False)
+    stored = json.loads((tmp_path / "settings.json").read_text())
+    back = PlaneSettings.from_dict(stored["settings"])
+    # what the run used: the data's source, the concrete device, the training subset
+    assert back == s.replace(source=small_mnist.source, device="cpu", n_train=300)
+    assert stored["context"] == {"data": small_mnist.description, "n_eval": len(small_mnist.y_test)}
+    # more epochs and other threads resume; another learning rate is refused, naming the field
+    run_mnist_plane(s.replace(epochs=2, threads=2), out=tmp_path, data=small_mnist, progress=False, figures=False)
+    with pytest.raises(ValueError, match="other settings.*lr: 0.001 vs 0.01"):
+        run_mnist_plane(s.replace(lr=1e-2), out=tmp_path, data=small_mnist, progress=False, figures=False)
