@@ -1,10 +1,11 @@
 """Torch autoencoders as compressors (scikit-learn style).
 
-* :class:`ConvAutoencoder` - convolutional autoencoder for single-channel square images.
+* :class:`ConvAutoencoder` - convolutional autoencoder for single-channel square images of any
+  side from 4 to 128 pixels (e.g. MNIST's 28x28 digits; padded inside to a power of two).
 * :class:`DenseAutoencoder` - fully connected autoencoder for vectors (optionally with a linear
   encoder, as in the paper's "Anti-PCA" example).
-* :class:`InputEncoder` - a conv autoencoder for square images of any side (padded to a
-  power of two), e.g. MNIST's 28x28 digits.
+* :class:`InputEncoder` - the codes ``C_X`` of an information plane's input images from a
+  :class:`ConvAutoencoder` (kept for its cache format).
 * :func:`load_compressor` - load either from a file written by ``save``.
 
 Both follow scikit-learn's conventions: ``__init__`` only stores options, ``fit`` returns
@@ -43,10 +44,14 @@ def load_compressor(path, device=None):
 class ConvAutoencoder(TorchAutoencoder):
     """Convolutional autoencoder for single-channel square images (spec section 6.5).
 
-    Encoder: ``log2(S)`` blocks of [Conv 3x3 'same' -> BatchNorm -> LeakyReLU(0.2) -> MaxPool 2]
-    taking an ``S x S`` image down to ``1 x 1`` (channels ``channels // 2`` in the first block,
+    An ``S x S`` image is first padded to ``P x P``, ``P`` the next power of two (at least 8),
+    with the background value (the smallest pixel of the training images), centred (MNIST's
+    28x28 digits become 32x32 with 2 pixels on every side); reconstructions are cropped back, and
+    ``reconstruction_error`` counts the original pixels only. For a power-of-two side nothing
+    changes. Encoder: ``log2(P)`` blocks of [Conv 3x3 'same' -> BatchNorm -> LeakyReLU(0.2) ->
+    MaxPool 2] taking the image down to ``1 x 1`` (channels ``channels // 2`` in the first block,
     ``channels`` after), then Linear(channels -> latent_dim) -> tanh. Decoder, mirrored:
-    Linear(latent_dim -> channels) -> BatchNorm -> LeakyReLU, ``log2(S)`` blocks of
+    Linear(latent_dim -> channels) -> BatchNorm -> LeakyReLU, ``log2(P)`` blocks of
     [Upsample 2 -> Conv 3x3 -> BatchNorm -> LeakyReLU], Conv 3x3 -> 1 channel, then a sigmoid
     (pixels in [0, 1]) or no activation.
 
@@ -55,8 +60,8 @@ class ConvAutoencoder(TorchAutoencoder):
     latent_dim : int
         Code size ``n'`` (the paper uses the intrinsic dimension: 2 Gaussians, 4 rectangles).
     image_size : int, optional
-        Side ``S`` of the images; a power of two from 8 to 128 (the paper: 16 or 32). ``None``
-        takes it from the data at ``fit``.
+        Side ``S`` of the images, any integer from 4 to 128 (the paper: 16 or 32; MNIST 28).
+        ``None`` takes it from the data at ``fit``.
     channels : int, default 8
         Width of the convolutional blocks.
     epochs : int, default 100
@@ -87,6 +92,11 @@ class ConvAutoencoder(TorchAutoencoder):
     ----------
     encoder_, decoder_ : torch.nn.Module
     image_size_ : int
+        Side ``S`` of the images.
+    padded_size_ : int
+        Side ``P`` the networks see.
+    pad_value_ : float
+        Pixel value of the padding.
     output_activation_ : str
     history_ : ndarray of shape (n_epochs_,)
         Training loss per epoch (mean over the epoch's batches, with training noise).
@@ -95,7 +105,7 @@ class ConvAutoencoder(TorchAutoencoder):
     n_epochs_, best_epoch_ : int
     """
 
-    _STATE_ATTRS = ("image_size_", "output_activation_")
+    _STATE_ATTRS = ("image_size_", "output_activation_", "padded_size_", "pad_value_")
 
     def __init__(self, latent_dim: int, image_size: int | None = None, *, channels: int = 8,
                  epochs: int = 100, batch_size: int = 128, lr: float = 1e-3, loss: str = "l1",
@@ -120,9 +130,25 @@ class ConvAutoencoder(TorchAutoencoder):
 
     @staticmethod
     def _check_size(s, name):
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 8 or s > 128 or s & (s - 1):
-            raise ValueError(f"{name} must be a power of two from 8 to 128 (e.g. 16 or 32), got {s!r}")
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 4 or s > 128:
+            raise ValueError(f"{name} must be an integer number of pixels from 4 to 128 (e.g. 16, 28 or 32), "
+                             f"got {s!r}")
         return int(s)
+
+    def _padding(self) -> tuple[int, int]:
+        """(padded side, offset of the image inside it); files saved before padding existed
+        hold power-of-two images only, hence the fallback."""
+        p = getattr(self, "padded_size_", self.image_size_)
+        return p, (p - self.image_size_) // 2
+
+    def _pad(self, imgs: np.ndarray) -> np.ndarray:
+        p, left = self._padding()
+        s = self.image_size_
+        if p == s:
+            return imgs
+        out = np.full((len(imgs), 1, p, p), getattr(self, "pad_value_", 0.0), dtype=np.float32)
+        out[:, :, left:left + s, left:left + s] = imgs
+        return out
 
     def _prepare_fit(self, x):
         check_int(self.channels, "channels", 2)
@@ -135,12 +161,14 @@ class ConvAutoencoder(TorchAutoencoder):
         if self.image_size is not None and self._check_size(self.image_size, "image_size") != h:
             raise ValueError(f"image_size={self.image_size} but the images are {h}x{w}")
         self.image_size_ = int(h)
+        self.padded_size_ = max(8, 1 << (int(h) - 1).bit_length())
+        self.pad_value_ = float(imgs.min())
         if self.output_activation == "auto":
             inside = imgs.min() >= 0.0 and imgs.max() <= 1.0
             self.output_activation_ = "sigmoid" if inside else "linear"
         else:
             self.output_activation_ = self.output_activation
-        return imgs
+        return self._pad(imgs)
 
     def _prepare(self, x):
         check_fitted(self, "encoder_")
@@ -148,19 +176,22 @@ class ConvAutoencoder(TorchAutoencoder):
         s = self.image_size_
         if imgs.shape[2:] != (s, s):
             raise ValueError(f"images must be {s}x{s} like the training images; got shape {imgs.shape[1:]}")
-        return imgs
+        return self._pad(imgs)
 
     def _data_flat(self, x):
-        imgs = self._prepare(x)
+        check_fitted(self, "encoder_")
+        imgs = as_images(x)
         return imgs.reshape(len(imgs), -1).astype(np.float64)
 
     def _to_output(self, out):
-        return out[:, 0]
+        _, left = self._padding()
+        s = self.image_size_
+        return out[:, 0, left:left + s, left:left + s]
 
     def _build(self):
         from torch import nn
 
-        s, c, k = self.image_size_, int(self.channels), int(self.latent_dim)
+        s, c, k = self._padding()[0], int(self.channels), int(self.latent_dim)
         n_blocks = int(math.log2(s))
         widths = [max(c // 2, 1)] + [c] * (n_blocks - 1)
         enc, cin = [], 1
@@ -318,10 +349,13 @@ class DenseAutoencoder(TorchAutoencoder):
 
 
 class InputEncoder:
-    """Codes ``C_X`` of images from a :class:`ConvAutoencoder`, padding to a power of two.
+    """Codes ``C_X`` of square single-channel images from a :class:`ConvAutoencoder`.
 
-    The conv autoencoder needs square power-of-two images; MNIST's 28x28 digits are padded to
-    32x32 with the background value (the smallest pixel value of the training images).
+    The autoencoder pads any side to a power of two itself (MNIST's 28x28 digits to 32x32 with
+    the background value, the smallest pixel of the training images); this wrapper keeps the
+    cache format of the information-plane runs (the weights plus a ``.json`` note) and reads
+    caches written before the autoencoder padded by itself (a 32x32 autoencoder fed padded
+    images).
 
     Parameters
     ----------
@@ -347,8 +381,10 @@ class InputEncoder:
         return x
 
     def _pad(self, x):
+        # only caches of the old format ("padding" missing from the note) want padded images;
+        # otherwise the autoencoder pads (and checks the side) itself
         pad = self.side_ - x.shape[-1]
-        if pad == 0:
+        if pad <= 0 or not getattr(self, "external_padding_", False):
             return x
         left = pad // 2
         from torch.nn import functional as F
@@ -357,10 +393,10 @@ class InputEncoder:
 
     def fit(self, x) -> "InputEncoder":
         x = self._images(x)
-        s = x.shape[-1]
-        self.side_ = max(8, 1 << (int(s) - 1).bit_length())
-        self.background_ = float(x.min())
-        self.autoencoder_ = ConvAutoencoder(self.latent_dim, **self.options).fit(self._pad(x).numpy())
+        self.autoencoder_ = ConvAutoencoder(self.latent_dim, **self.options).fit(x.numpy())
+        self.side_ = self.autoencoder_.image_size_
+        self.background_ = self.autoencoder_.pad_value_
+        self.external_padding_ = False
         return self
 
     def transform(self, x) -> np.ndarray:
@@ -373,7 +409,8 @@ class InputEncoder:
         path = Path(path)
         self.autoencoder_.save(path)
         path.with_suffix(".json").write_text(json.dumps({"side": self.side_, "background": self.background_,
-                                                         "latent_dim": self.latent_dim}))
+                                                         "latent_dim": self.latent_dim,
+                                                         "padding": "external" if self.external_padding_ else "autoencoder"}))
 
     @classmethod
     def load(cls, path, device=None) -> "InputEncoder":
@@ -385,4 +422,5 @@ class InputEncoder:
             raise ValueError(f"the cached input autoencoder {path} is unreadable ({exc}); delete it to retrain") from None
         enc = cls(int(meta["latent_dim"]))
         enc.side_, enc.background_, enc.autoencoder_ = int(meta["side"]), float(meta["background"]), ae
+        enc.external_padding_ = meta.get("padding", "external") == "external"
         return enc

@@ -5,16 +5,20 @@ whitened samples, their kNN and kernel-sum kernels, and the neural baseline MINE
 """
 from .entropy import (EntropyEstimator, KDEEntropy, KLEntropy, WKLEntropy, entropy,
                       make_entropy_estimator, wkl_weights)
+from .intrinsic import IntrinsicDimension, ManifoldWarning, intrinsic_dimension
+from .wkl import choose_wkl_k
+from .flow import FlowMI
 from .mine import MINE
 from .mutual_information import KSG, mutual_information, pointwise_mutual_information
 from .whitening import Whitening, fit_whitening
 
 __all__ = [
     "entropy", "mutual_information", "pointwise_mutual_information", "EntropyEstimator", "KLEntropy",
-    "WKLEntropy", "KDEEntropy", "KSG", "MINE", "make_entropy_estimator", "wkl_weights", "Whitening",
+    "WKLEntropy", "KDEEntropy", "KSG", "MINE", "FlowMI", "make_entropy_estimator", "wkl_weights", "Whitening",
     "fit_whitening", "ENTROPY_METHODS", "MI_METHODS",
+    "intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "choose_wkl_k",
 ]
 
 #: method names of :func:`entropy` and of :func:`mutual_information`
 ENTROPY_METHODS = ("wkl", "kl", "kde-ml", "kde-lse")
-MI_METHODS = ENTROPY_METHODS + ("ksg", "mine")
+MI_METHODS = ENTROPY_METHODS + ("ksg", "mine", "flow")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
 
 import numpy as np
 from scipy.special import digamma, gammaln
@@ -18,11 +17,13 @@ from . import kde, knn
 from ..device import resolve_device
 from ..result import Estimate
 from ..validation import as_samples, check_float, check_int, check_no_duplicates
+from .wkl import WKL_MIN_K, choose_wkl_k, wkl_weights
+from .intrinsic import IntrinsicDimension, manifold_record, manifold_suspected, twonn_dimension, warn_manifold
 from .whitening import Whitening, fit_whitening, jitter_samples
 
 __all__ = [
     "EntropyEstimator", "KLEntropy", "WKLEntropy", "KDEEntropy",
-    "entropy", "make_entropy_estimator", "wkl_weights", "ENTROPY_METHODS",
+    "entropy", "make_entropy_estimator", "wkl_weights", "choose_wkl_k", "ENTROPY_METHODS",
 ]
 
 
@@ -31,72 +32,18 @@ def log_unit_ball_volume(d: int) -> float:
     return 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1.0)
 
 
-_WEIGHT_NORM_WARN = 100.0
-
-
-def wkl_weights(d: int, k: int) -> np.ndarray:
-    """Berrett–Samworth–Yuan weights for the weighted Kozachenko–Leonenko estimator.
-
-    The weights ``w`` (length ``k``) are the minimum-Euclidean-norm solution of the linear
-    constraints
-
-    * ``Σ_j w_j = 1``,
-    * ``Σ_j w_j Γ(j + 2l/d) / Γ(j) = 0`` for ``l = 1, …, ⌊d/4⌋``,
-
-    which cancel the leading ``⌊d/4⌋`` bias terms of the j-th-neighbour estimators
-    (Berrett, Samworth & Yuan, *Ann. Statist.* 47(1), 2019). The system is solved with
-    ``numpy.linalg.lstsq`` (SVD; the minimum-norm solution does not depend on row
-    scaling). For ``d <= 3`` only the first constraint is present and the solution is the
-    uniform average of the 1…k-th-neighbour estimators, which lowers the variance of the
-    1-NN estimator without adding bias. Unlike the authors' code, these weights are used in
-    every dimension (the reference code silently falls back to 1-NN below d = 5).
-
-    The weights' Euclidean norm multiplies the estimator's standard deviation: it is 0.45 for
-    d <= 3 and k = 5, 16 for d = 8 (the paper's 4 + 4 joint), and beyond 300 from d = 12 on,
-    where a ``RuntimeWarning`` is issued (above norm 100).
-
-    Raises ``ValueError`` when ``k < ⌊d/4⌋ + 1`` (fewer weights than constraints).
-    """
-    d = check_int(d, "d", 1)
-    k = check_int(k, "k", 1)
-    n_bias = d // 4
-    if k < n_bias + 1:
-        raise ValueError(
-            f"weighted KL in d = {d} dimensions needs k >= {n_bias + 1} "
-            f"(one weight per constraint: Σw = 1 and {n_bias} bias constraint(s)); got k = {k}"
-        )
-    j = np.arange(1, k + 1, dtype=np.float64)
-    rows = [np.ones(k)]
-    for l in range(1, n_bias + 1):
-        rows.append(np.exp(gammaln(j + 2.0 * l / d) - gammaln(j)))
-    a = np.vstack(rows)
-    b = np.zeros(len(rows))
-    b[0] = 1.0
-    w, *_ = np.linalg.lstsq(a, b, rcond=None)
-    norm = float(np.linalg.norm(w))
-    if norm > _WEIGHT_NORM_WARN:
-        warnings.warn(
-            f"weighted KL weights for d = {d}, k = {k} have norm {norm:.3g}: the variance of the "
-            "estimate is inflated by about that factor (the reported std shows it). The minimum-norm "
-            "bias-cancelling weights explode for d >= 12; use method='kl', or compress the data to "
-            "fewer dimensions first.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return w
-
-
 class EntropyEstimator:
     """Base class: input checks, optional jitter, whitening, and the estimate assembly."""
 
     method: str = ""
 
     def __init__(self, *, rescale: bool = True, jitter: float | None = None,
-                 random_state=None, device="auto"):
+                 random_state=None, device="auto", check_manifold: bool = True):
         self.rescale = rescale
         self.jitter = jitter
         self.random_state = random_state
         self.device = device
+        self.check_manifold = check_manifold
 
     # -- hooks for subclasses -----------------------------------------------------------
     def _min_samples(self) -> int:
@@ -111,6 +58,10 @@ class EntropyEstimator:
     def _log_density(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _two_neighbour_distances(self) -> np.ndarray:
+        """(n, 2) leave-one-out distances of the fitted sample to its two nearest neighbours."""
+        return knn.knn_distances(self.reference_, 2, device=self.device)
+
     # -- public API -----------------------------------------------------------------------
     def get_params(self) -> dict:
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
@@ -121,14 +72,28 @@ class EntropyEstimator:
         return f"{type(self).__name__}({args})"
 
     def _check_params(self) -> None:
-        if not isinstance(self.rescale, (bool, np.bool_)):
-            raise TypeError(f"rescale must be True or False, got {self.rescale!r}")
+        for flag in ("rescale", "check_manifold"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.jitter is not None:
             check_float(self.jitter, "jitter", low=0.0, low_open=True)
         resolve_device(self.device)
 
     def fit(self, x, *, name: str = "x") -> "EntropyEstimator":
-        """Fit on samples ``x`` of shape (n_samples, n_features) (1-D: one feature)."""
+        """Fit on samples ``x`` of shape (n_samples, n_features) (1-D: one feature).
+
+        With ``check_manifold`` (the default) the TwoNN intrinsic dimension of the fitted
+        (whitened) sample is stored in ``intrinsic_dimension_``, and a
+        :class:`~ibcore.ManifoldWarning` is issued when it is clearly below the number of
+        coordinates (:func:`ibcore.estimators.intrinsic.manifold_suspected`; ``on_manifold_``).
+        """
+        self._fit(x, name)
+        if self.on_manifold_:
+            warn_manifold([manifold_record(name, self.intrinsic_dimension_)], self.method)
+        return self
+
+    def _fit(self, x, name: str) -> "EntropyEstimator":
+        # fit without warning: mutual_information gathers the checks of its terms in one warning
         self._check_params()
         x = as_samples(x, name)
         n, d = x.shape
@@ -142,6 +107,13 @@ class EntropyEstimator:
         self.reference_ = self.whitening_.transform(x)
         self.n_samples_, self.n_features_ = n, d
         self._fit_reference()
+        self.intrinsic_dimension_, self.on_manifold_ = None, False
+        if self.check_manifold and n >= 3:
+            r = self._two_neighbour_distances()
+            if (r[:, 0] > 0).all():  # else the log-density is infinite somewhere and scoring says so
+                value = twonn_dimension(r[:, 0], r[:, 1])
+                self.intrinsic_dimension_ = IntrinsicDimension(value, "twonn", n, d)
+                self.on_manifold_ = manifold_suspected(d, value, n)
         return self
 
     def _check_fitted(self) -> None:
@@ -183,8 +155,9 @@ def estimate_from_terms(terms: np.ndarray) -> Estimate:
 
 class _KNNEntropy(EntropyEstimator):
     def __init__(self, k: int = 5, *, rescale: bool = True, backend: str = "auto", device="auto",
-                 jitter: float | None = None, random_state=None):
-        super().__init__(rescale=rescale, jitter=jitter, random_state=random_state, device=device)
+                 jitter: float | None = None, random_state=None, check_manifold: bool = True):
+        super().__init__(rescale=rescale, jitter=jitter, random_state=random_state, device=device,
+                         check_manifold=check_manifold)
         self.k = k
         self.backend = backend
 
@@ -196,18 +169,32 @@ class _KNNEntropy(EntropyEstimator):
     def _min_samples(self) -> int:
         return self.k + 1
 
+    def _choose_k(self, n: int, d: int) -> int:
+        return self.k
+
     def _weights(self, d: int) -> np.ndarray:
         raise NotImplementedError
 
     def _fit_reference(self) -> None:
+        self.k_ = self._choose_k(self.n_samples_, self.n_features_)
         self.weights_ = self._weights(self.n_features_)
+        self._loo_r = None
+        if self.check_manifold and self.n_samples_ >= 3:
+            # one leave-one-out query serves the estimate and the manifold check (its first two columns)
+            self._loo_r = self._loo_distances(max(self.k_, 2))
+
+    def _loo_distances(self, k: int) -> np.ndarray:
+        return knn.knn_distances(self.reference_, k, backend=self.backend, device=self.device)
+
+    def _two_neighbour_distances(self) -> np.ndarray:
+        return self._loo_r[:, :2]
 
     def _terms(self, r: np.ndarray, n_ref: int) -> np.ndarray:
         # The mass of the ball reaching the j-th of N neighbours is Beta(j, N - j + 1), so
         # E log(f V_d r_j^d) ≈ ψ(j) - ψ(N + 1): log f̂_j = ψ(j) - ψ(N + 1) - log V_d - d log r_j,
         # combined with the weights (Σw = 1).
         d = self.n_features_
-        j = np.arange(1, self.k + 1)
+        j = np.arange(1, self.k_ + 1)
         const = float(self.weights_ @ digamma(j)) - digamma(n_ref + 1) - log_unit_ball_volume(d)
         with np.errstate(divide="ignore"):
             logr = np.log(r)
@@ -219,11 +206,11 @@ class _KNNEntropy(EntropyEstimator):
         return const - d * (logr @ self.weights_)
 
     def _loo_log_density(self) -> np.ndarray:
-        r = knn.knn_distances(self.reference_, self.k, backend=self.backend, device=self.device)
+        r = self._loo_distances(self.k_) if self._loo_r is None else self._loo_r[:, :self.k_]
         return self._terms(r, self.n_samples_ - 1)
 
     def _log_density(self, z: np.ndarray) -> np.ndarray:
-        r = knn.knn_distances(self.reference_, self.k, z, backend=self.backend, device=self.device)
+        r = knn.knn_distances(self.reference_, self.k_, z, backend=self.backend, device=self.device)
         return self._terms(r, self.n_samples_)
 
 
@@ -249,25 +236,37 @@ class KLEntropy(_KNNEntropy):
         repeated points (otherwise repeated points are an error).
     random_state : int or Generator, optional
         Seed for ``jitter``.
+    check_manifold : bool, default True
+        Estimate the intrinsic dimension of the fitted (whitened) sample by TwoNN (from the
+        neighbour distances the estimator computes anyway) and issue a
+        :class:`~ibcore.ManifoldWarning` when the sample clearly lies near a manifold of lower
+        dimension (rule: :func:`ibcore.estimators.intrinsic.manifold_suspected`), where the
+        entropy is -inf and the estimate meaningless.
 
     Attributes
     ----------
+    k_ : int
+        The neighbour order used (``k``).
     weights_ : ndarray (k,)
         ``e_k``: only the k-th neighbour enters.
     whitening_ : Whitening
     reference_ : ndarray (n, d)
         The fitted (whitened) sample.
+    intrinsic_dimension_ : IntrinsicDimension or None
+        TwoNN estimate of the fitted sample (``None`` with ``check_manifold=False``).
+    on_manifold_ : bool
+        Whether the manifold rule fired.
     """
 
     method = "kl"
 
     def __init__(self, k: int = 1, *, rescale: bool = True, backend: str = "auto", device="auto",
-                 jitter: float | None = None, random_state=None):
+                 jitter: float | None = None, random_state=None, check_manifold: bool = True):
         super().__init__(k, rescale=rescale, backend=backend, device=device, jitter=jitter,
-                         random_state=random_state)
+                         random_state=random_state, check_manifold=check_manifold)
 
     def _weights(self, d: int) -> np.ndarray:
-        w = np.zeros(self.k)
+        w = np.zeros(self.k_)
         w[-1] = 1.0
         return w
 
@@ -277,14 +276,43 @@ class WKLEntropy(_KNNEntropy):
 
     A weighted average of the 1…k-th-neighbour KL estimators with the weights of
     :func:`wkl_weights`, which remove the leading bias terms in dimension ``d >= 4`` and
-    average out variance below. Parameters as :class:`KLEntropy`; ``k`` defaults to 5
-    (the paper's K) and must be at least ``⌊d/4⌋ + 1``.
+    average out variance below. Parameters as :class:`KLEntropy`, except ``k``:
+
+    k : int, optional
+        ``None`` (default) chooses k from n and d by :func:`choose_wkl_k`: 5 (the paper's K)
+        for d <= 7, more where the weights of k = 5 would explode (d >= 8). An integer (at
+        least ``⌊d/4⌋ + 1``) fixes it; ``k=5`` is the paper's setting in every dimension.
+
+    Attributes
+    ----------
+    k_ : int
+        The neighbour order used.
+    weights_, whitening_, reference_
+        As :class:`KLEntropy`.
     """
 
     method = "wkl"
 
+    def __init__(self, k: int | None = None, *, rescale: bool = True, backend: str = "auto", device="auto",
+                 jitter: float | None = None, random_state=None, check_manifold: bool = True):
+        super().__init__(k, rescale=rescale, backend=backend, device=device, jitter=jitter,
+                         random_state=random_state, check_manifold=check_manifold)
+
+    def _check_params(self) -> None:
+        if self.k is None:
+            EntropyEstimator._check_params(self)
+            knn.choose_backend(self.backend, 1, self.device)
+        else:
+            super()._check_params()
+
+    def _min_samples(self) -> int:
+        return (WKL_MIN_K if self.k is None else self.k) + 1
+
+    def _choose_k(self, n: int, d: int) -> int:
+        return choose_wkl_k(n, d) if self.k is None else self.k
+
     def _weights(self, d: int) -> np.ndarray:
-        return wkl_weights(d, self.k)
+        return wkl_weights(d, self.k_)
 
 
 class KDEEntropy(EntropyEstimator):
@@ -299,11 +327,13 @@ class KDEEntropy(EntropyEstimator):
         ``"ml"``: maximise the leave-one-out log-likelihood (the paper's "KDE ML");
         ``"lse"``: least-squares cross-validation (the paper's "KDE LSE"); a float fixes ``b``
         (in whitened units when ``rescale``).
-    rescale, device, jitter, random_state
-        As :class:`KLEntropy`.
+    rescale, device, jitter, random_state, check_manifold
+        As :class:`KLEntropy` (the manifold check queries the two nearest neighbours once).
 
     Attributes
     ----------
+    intrinsic_dimension_, on_manifold_
+        As :class:`KLEntropy`.
     bandwidth_ : float
         The selected bandwidth (whitened units when ``rescale``).
     n_passes_ : int
@@ -313,8 +343,9 @@ class KDEEntropy(EntropyEstimator):
     method = "kde"
 
     def __init__(self, bandwidth="ml", *, rescale: bool = True, device="auto",
-                 jitter: float | None = None, random_state=None):
-        super().__init__(rescale=rescale, jitter=jitter, random_state=random_state, device=device)
+                 jitter: float | None = None, random_state=None, check_manifold: bool = True):
+        super().__init__(rescale=rescale, jitter=jitter, random_state=random_state, device=device,
+                         check_manifold=check_manifold)
         self.bandwidth = bandwidth
 
     def _check_params(self) -> None:
@@ -346,17 +377,18 @@ class KDEEntropy(EntropyEstimator):
 
 
 def _kde_factory(bandwidth):
-    def make(*, rescale=True, device="auto", jitter=None, random_state=None):
-        return KDEEntropy(bandwidth, rescale=rescale, device=device, jitter=jitter, random_state=random_state)
+    def make(*, rescale=True, device="auto", jitter=None, random_state=None, check_manifold=True):
+        return KDEEntropy(bandwidth, rescale=rescale, device=device, jitter=jitter, random_state=random_state,
+                          check_manifold=check_manifold)
     return make
 
 
 # method name -> (constructor, valid option names)
 ENTROPY_METHODS = {
-    "kl": (KLEntropy, ("k", "rescale", "backend", "device", "jitter", "random_state")),
-    "wkl": (WKLEntropy, ("k", "rescale", "backend", "device", "jitter", "random_state")),
-    "kde-ml": (_kde_factory("ml"), ("rescale", "device", "jitter", "random_state")),
-    "kde-lse": (_kde_factory("lse"), ("rescale", "device", "jitter", "random_state")),
+    "kl": (KLEntropy, ("k", "rescale", "backend", "device", "jitter", "random_state", "check_manifold")),
+    "wkl": (WKLEntropy, ("k", "rescale", "backend", "device", "jitter", "random_state", "check_manifold")),
+    "kde-ml": (_kde_factory("ml"), ("rescale", "device", "jitter", "random_state", "check_manifold")),
+    "kde-lse": (_kde_factory("lse"), ("rescale", "device", "jitter", "random_state", "check_manifold")),
 }
 
 
@@ -388,14 +420,22 @@ def entropy(x, method: str = "wkl", **options) -> Estimate:
         Weighted Kozachenko–Leonenko (default), k-th-neighbour Kozachenko–Leonenko,
         Gaussian KDE with maximum-likelihood or least-squares cross-validated bandwidth.
     **options
-        ``k`` (kNN methods; default 5 for "wkl", 1 for "kl"), ``rescale`` (whitening with
-        exact log-det correction, default True), ``device`` ("auto", "cpu", "cuda"),
-        ``backend`` (kNN: "auto", "tree", "brute"), ``jitter`` and ``random_state``.
+        ``k`` (kNN methods; "kl" default 1, "wkl" default :func:`choose_wkl_k`: 5 up to
+        d = 7, more above), ``rescale`` (whitening with exact log-det correction, default
+        True), ``device`` ("auto", "cpu", "cuda"), ``backend`` (kNN: "auto", "tree",
+        "brute"), ``jitter`` and ``random_state``, ``check_manifold`` (default True).
 
     Returns
     -------
     Estimate
         ``value`` in nats and its standard error ``std`` (from the per-sample terms).
+
+    Warns
+    -----
+    ManifoldWarning
+        When the sample lies near a manifold of lower dimension than its coordinates (TwoNN
+        intrinsic dimension below ``d · (0.7 - 2.5/√n)``); the warning's ``checks`` carry the
+        numbers. ``check_manifold=False`` skips the check.
 
     Examples
     --------

@@ -10,8 +10,10 @@ import numpy as np
 from scipy.special import digamma
 
 from . import knn
-from .entropy import (ENTROPY_METHODS, KDEEntropy, check_method_options, estimate_from_terms,
+from .entropy import (ENTROPY_METHODS, WKL_MIN_K, KDEEntropy, check_method_options, estimate_from_terms,
                       make_entropy_estimator)
+from .intrinsic import manifold_record, warn_manifold
+from .flow import FLOW_OPTIONS, FlowMI
 from .mine import MINE_OPTIONS
 from ..result import Estimate
 from ..validation import (as_labels, as_samples, check_float, check_int, check_no_duplicates,
@@ -21,7 +23,7 @@ from .whitening import fit_whitening, jitter_samples
 __all__ = ["mutual_information", "pointwise_mutual_information", "KSG", "MI_METHODS"]
 
 _KSG_OPTIONS = ("k", "rescale", "device", "backend", "jitter", "random_state")
-_DEFAULT_K = {"kl": 1, "wkl": 5, "ksg": 3}
+_DEFAULT_K = {"kl": 1, "wkl": None, "ksg": 3}  # wkl: None chooses k per entropy term (choose_wkl_k)
 
 
 def _prepare(x, y, discrete, jitter, random_state):
@@ -63,11 +65,15 @@ def _check_classes(classes, counts, need: int, method: str, k_note: str) -> None
 def _pmi_entropy_based(method, x, yv, codes, classes, counts, opts) -> np.ndarray:
     share = opts.pop("share_bandwidth", True) and method.startswith("kde")
     fixed_bandwidth = None
+    fits = []  # (name, fitted estimator): their manifold checks make one warning
 
     def fitted(data, name):
         if fixed_bandwidth is None:
-            return make_entropy_estimator(method, **opts).fit(data, name=name)
-        return KDEEntropy(fixed_bandwidth, **opts).fit(data, name=name)
+            est = make_entropy_estimator(method, **opts)
+        else:
+            est = KDEEntropy(fixed_bandwidth, **opts)
+        fits.append((name, est._fit(data, name)))
+        return est
 
     if codes is None:
         # KDE: the bandwidth chosen on the joint sample serves the marginals too, so that the
@@ -75,8 +81,10 @@ def _pmi_entropy_based(method, x, yv, codes, classes, counts, opts) -> np.ndarra
         joint = fitted(np.hstack([x, yv]), "(x, y)")
         if share:
             fixed_bandwidth = joint.bandwidth_
-        return joint.score_samples() - fitted(x, "x").score_samples() - fitted(yv, "y").score_samples()
-    k = opts.get("k", 0)
+        pmi = joint.score_samples() - fitted(x, "x").score_samples() - fitted(yv, "y").score_samples()
+        _warn_manifold(fits, method)
+        return pmi
+    k = opts.get("k") or (WKL_MIN_K if method == "wkl" else 0)
     need = max(k + 1, 2, x.shape[1] + 1 if opts.get("rescale", True) else 2)
     _check_classes(classes, counts, need, method, f" with k={k}" if k else "")
     # Labels: no bandwidth sharing, each class has far fewer samples than x and needs its own.
@@ -85,7 +93,13 @@ def _pmi_entropy_based(method, x, yv, codes, classes, counts, opts) -> np.ndarra
     for c, label in enumerate(classes):
         idx = codes == c
         pmi[idx] = fitted(x[idx], f"x[y == {_label(label)!r}]").score_samples() - log_fx[idx]
+    _warn_manifold(fits, method)
     return pmi
+
+
+def _warn_manifold(fits, method) -> None:
+    """One ManifoldWarning for all flagged entropy terms of an MI estimate."""
+    warn_manifold([manifold_record(name, est.intrinsic_dimension_) for name, est in fits if est.on_manifold_], method)
 
 
 def _pmi_ksg(x, yv, codes, classes, counts, k, rescale, device, backend) -> np.ndarray:
@@ -123,11 +137,14 @@ def pointwise_mutual_information(x, y, method: str = "wkl", *, discrete_y: bool 
     """
     if method == "mine":
         raise ValueError("method 'mine' has no pointwise terms; use mutual_information(x, y, 'mine')")
+    if method == "flow":
+        raise ValueError("method 'flow' scores held-out samples; use FlowMI(...).fit(x, y).pointwise_")
     check_method_options(method, options, MI_METHODS, "mutual_information")
     opts = dict(options)
     if method in _DEFAULT_K:
         opts.setdefault("k", _DEFAULT_K[method])
-        check_int(opts["k"], "k", 1)
+        if opts["k"] is not None:
+            check_int(opts["k"], "k", 1)
     discrete = is_discrete_labels(y, discrete_y)
     jitter, seed = opts.pop("jitter", None), opts.pop("random_state", None)
     x, yv, codes, classes, counts = _prepare(x, y, discrete, jitter, seed)
@@ -148,15 +165,21 @@ def mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = N
         Continuous samples, or discrete labels: a 1-D integer (or string/bool) array is read
         as labels; pass ``discrete_y=True`` to read any ``y`` as labels (a 2-D ``y`` then
         gives one label per row) and ``discrete_y=False`` to read integers as continuous.
-    method : {"wkl", "kl", "kde-ml", "kde-lse", "ksg", "mine"}
+    method : {"wkl", "kl", "kde-ml", "kde-lse", "ksg", "mine", "flow"}
         ``"wkl"``, ``"kl"``, ``"kde-ml"``, ``"kde-lse"``: ``ĥ(X) + ĥ(Y) - ĥ(X,Y)`` for continuous
         y and ``ĥ(X) - Σ_y p̂(y) ĥ(X | Y=y)`` for labels, each entropy with its own whitening.
         ``"ksg"``: Kraskov–Stögbauer–Grassberger (estimator 1, joint metric
         ``max(‖dx‖₂, ‖dy‖₂)``); for labels, Ross's (2014) continuous–discrete variant.
         ``"mine"``: the neural Donsker–Varadhan bound (:class:`ibcore.MINE`; its options,
         e.g. ``epochs``, ``critic``, ``seed``, pass straight through).
+        ``"flow"``: normalizing flows per side onto a canonical Gaussian pair, scored on
+        held-out samples (:class:`ibcore.FlowMI`, MIENF; continuous y only).
     **options
-        As :func:`ibcore.entropy` (``k`` defaults: 5 "wkl", 1 "kl", 3 "ksg"). KDE methods also
+        As :func:`ibcore.entropy` (``k`` defaults: 1 "kl", 3 "ksg"; "wkl" chooses it per entropy
+        term from its n and d by :func:`ibcore.estimators.choose_wkl_k`, 5 up to d = 7; ``k=5``
+        is the paper's setting). ``check_manifold`` (entropy methods, default True): warn with
+        one :class:`ibcore.ManifoldWarning` naming every term (x, y, the joint, or a class)
+        whose sample lies near a lower-dimensional manifold. KDE methods also
         take ``share_bandwidth`` (default True; continuous y only): the bandwidth selected on
         the joint sample is used for all three entropy terms, so their smoothing biases cancel.
 
@@ -164,6 +187,15 @@ def mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = N
     -------
     Estimate
         The mean of the pointwise terms and its standard error; not clipped at zero.
+
+    Notes
+    -----
+    Coverage of the 95 % interval over 30 seeds at n = 1,000 (``benchmarks/coverage.md``;
+    Gaussian / uniform / Student-t (nu = 5) 2+2 at 1 nat / 4 noisy labels): kl 93 / 47 / 90 / 90 %,
+    wkl 100 / 87 / 87 / 90 %, ksg 93 / 73 / 83 / 87 %, kde-ml 83 / 7 / 37 / 0 %, flow
+    93 / 97 / 47 / (labels not supported) %. Below 90 % the cause is the bias (the boundary of the
+    uniform, the smoothing of KDE, the t copula for the flow), not the standard error, whose
+    calibration factor (spread over seeds / reported std) is 0.8-1.35 throughout.
 
     Examples
     --------
@@ -179,6 +211,10 @@ def mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = N
         from .mine import mine_mutual_information
 
         return mine_mutual_information(x, y, discrete_y=discrete_y, **options)
+    if method == "flow":
+        from .flow import flow_mutual_information
+
+        return flow_mutual_information(x, y, discrete_y=discrete_y, **options)
     return estimate_from_terms(pointwise_mutual_information(x, y, method, discrete_y=discrete_y, **options))
 
 
@@ -225,3 +261,4 @@ for _name in ("kde-ml", "kde-lse"):
     MI_METHODS[_name] = (ENTROPY_METHODS[_name][0], ENTROPY_METHODS[_name][1] + ("share_bandwidth",))
 MI_METHODS["ksg"] = (KSG, _KSG_OPTIONS)
 MI_METHODS["mine"] = (None, MINE_OPTIONS + ("random_state",))
+MI_METHODS["flow"] = (FlowMI, FLOW_OPTIONS + ("random_state",))

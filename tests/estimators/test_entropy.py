@@ -30,7 +30,8 @@ N = {"kl": 5000, "wkl": 5000, "kde-ml": 2000, "kde-lse": 2000}
 # --- Gaussians, random covariance ------------------------------------------------------
 # Measured mean error (40 seeds kNN / 5 seeds KDE; n as in N):
 #   kl : d=1 +0.004, d=2 -0.003, d=4 -0.029, d=8 -0.067   (std 0.02-0.03)
-#   wkl: d=1 +0.001, d=2 -0.010, d=4 -0.012, d=8 -0.05±0.03 (std 0.013-0.15)
+#   wkl: d=1 +0.001, d=2 -0.010, d=4 -0.012, d=8 -0.05±0.03 (std 0.013-0.15; with k = 5;
+#        choose_wkl_k's k = 36 at d = 8: -0.055 ± 0.045, reported std 0.054, 10 seeds)
 #   kde: d=1 +0.002..0.003, d=2 +0.016..0.02, d=4 +0.03..0.06, d=8 +0.25..0.30 (n = 2000)
 # kNN estimators are biased low in d >= 4 (the density is not flat over the k-NN ball in
 # the Gaussian tails); KDE is biased high, increasingly with d (smoothing by the bandwidth,

@@ -104,6 +104,7 @@ def _synthetic_results(n=30):
             rows.append({"epoch": e, "layer": name, "dim": 8, "n_components": 4, "ixl": x[i], "ixl_std": 0.02,
                          "ixl_low": x[i] - 0.04, "ixl_high": x[i] + 0.04, "ixl_kind": "estimate",
                          "ily": 0.05 * e, "ily_std": 0.02, "ily_low": 0.05 * e - 0.04, "ily_high": 0.05 * e + 0.04,
+                         "id_layer": 3.0, "id_code": 3.0, "manifold": "",
                          **{k: m[k] for k in ("train_loss", "test_loss", "test_accuracy", "roc_auc",
                                               "seconds_train")}, "seconds_estimate": 1.0})
     return PlaneResults(rows, metrics)

@@ -1,0 +1,281 @@
+"""``method="auto"``: mutual information on any input, compressing only where it must.
+
+:func:`mutual_information` is the flat ``ibcore.mutual_information``: with ``method="auto"`` (the
+default) it runs :func:`auto_mutual_information`, any other method goes straight to
+:func:`ibcore.estimators.mutual_information`.
+
+The decision rule of ``auto`` (measured in ``benchmarks/accuracy.py``, results in
+``benchmarks/accuracy.md``; the reasons are the measurements quoted there):
+
+1. **Each continuous side** is prepared on its own (an injective map of a side leaves the MI
+   unchanged, so each side may be re-coded independently):
+
+   * *images* ``(n, H, W)`` or ``(n, 1, H, W)``: the intrinsic dimension ``d_id`` of the flattened
+     images is estimated (TwoNN, :func:`ibcore.intrinsic_dimension`) and a convolutional
+     autoencoder with ``round(d_id)`` latent units (1 to :data:`MAX_CODE`) compresses them. Codes
+     of that size are full-dimensional, so a density-based estimator sees no manifold.
+     Images with several channels are flattened and take the vector path.
+   * *vectors* ``(n, d)``: unless the sample lies near a set of at most about half its dimension
+     (:func:`ibcore.estimators.intrinsic.manifold_suspected` and ``d_id < d/2 + 1/2``; see
+     ``_degenerate`` for why the second condition), a side with ``d <= MAX_FLOW_DIM`` is used
+     as it is. If it lies on a *linear* subspace (PCA keeps all but a ``1e-9`` share of the
+     variance in ``round(d_id)`` components) PCA to those components is lossless; on a curved
+     set a dense autoencoder to ``round(d_id)`` units replaces it. Wider full-dimensional
+     vectors are first reduced by PCA to ``MAX_FLOW_DIM`` components (recorded as lossy).
+2. **The estimator**: with a continuous partner, normalizing flows onto a canonical Gaussian pair
+   (``"flow"``, :class:`ibcore.FlowMI`): near-exact on Gaussians through any diffeomorphism, up to
+   10 nats and 50+50 dimensions, where the kNN estimators fail (weighted KL, KSG) or refuse. With
+   discrete labels, KSG (Ross's continuous-discrete variant, k = 3) on the prepared side.
+3. **A bias diagnostic** goes with the number (``details["bias"]``): for the flow, half the gap
+   between its in-sample and held-out means (the optimism it corrected); for KSG, the spread of
+   the estimate over k = 3, 5, 10. When it exceeds ``max(2 std, 0.05 nats)`` the result is
+   flagged ``unstable`` and its interval is widened by the diagnostic (``std`` becomes
+   ``sqrt(std² + bias²)``), rather than printed tight.
+
+Everything ``auto`` did is reported in :attr:`AutoEstimate.details`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..estimators import FlowMI, intrinsic_dimension
+from ..estimators import entropy as _entropy
+from ..estimators import mutual_information as _mutual_information
+from ..estimators.intrinsic import manifold_suspected
+from ..nn import limit_threads
+from ..result import Estimate
+from ..validation import as_real_array, check_seed, is_discrete_labels
+from .autoencoders import ConvAutoencoder, DenseAutoencoder
+from .pca import PCACompressor
+
+__all__ = ["AutoEstimate", "auto_mutual_information", "auto_entropy", "mutual_information", "entropy",
+           "MAX_FLOW_DIM", "MAX_CODE"]
+
+#: widest vector side the flow takes as it is (50+50 dimensions measured at n = 5,000)
+MAX_FLOW_DIM = 64
+#: largest code an autoencoder gets from the intrinsic-dimension estimate
+MAX_CODE = 16
+_ID_SAMPLE = 3000  # points used for the intrinsic dimension of a side (TwoNN is O(n log n) anyway)
+_LINEAR_SHARE = 1e-9
+_AE_TRAIN = 6000  # images the shared conv autoencoder trains on (the paper: 6,000 + 1,000)
+_AE_EPOCHS = 20   # with early stopping; about 40 s at 16x16 on one CPU thread
+
+
+@dataclass(frozen=True)
+class AutoEstimate(Estimate):
+    """An :class:`ibcore.Estimate` that also says what ``auto`` did.
+
+    Attributes
+    ----------
+    details : dict
+        ``method`` (the estimator used), per side ``x``/``y`` a dict (``kind``, ``shape``,
+        ``intrinsic_dim``, ``compressor``, ``code_dim``, ``lossless``, ...), ``bias`` (the
+        diagnostic, nats), ``seconds`` and the estimator's own diagnostics.
+    unstable : bool
+        The bias diagnostic was large next to the standard error; ``std`` then includes it.
+    """
+
+    details: dict = field(default_factory=dict)
+    unstable: bool = False
+
+    def __str__(self) -> str:
+        text = f"{format(self, '')} nats by {self.details.get('method', '?')}"
+        return text + (" (unstable: see details['bias'])" if self.unstable else "")
+
+
+def _side_kind(a: np.ndarray) -> str:
+    # single-channel images go to the conv autoencoder; several channels are flattened vectors
+    return "image" if a.ndim == 3 or (a.ndim == 4 and a.shape[1] == 1) else "vector"
+
+
+def _intrinsic(flat: np.ndarray, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    sample = flat if len(flat) <= _ID_SAMPLE else flat[rng.choice(len(flat), _ID_SAMPLE, replace=False)]
+    scale = sample.std(axis=0)
+    keep = scale > 0
+    z = (sample[:, keep] - sample[:, keep].mean(axis=0)) / scale[keep]
+    return float(intrinsic_dimension(z, jitter=1e-9 if len(np.unique(z, axis=0)) < len(z) else None,
+                                     random_state=seed).value)
+
+
+def _degenerate(d: int, d_id: float, n: int) -> bool:
+    """Whether a vector side is treated as lying on a lower-dimensional set, to be compressed.
+
+    The manifold check of the entropy estimators (:func:`manifold_suspected`) was calibrated for
+    d <= 8; above that TwoNN reads full-dimensional Gaussians low (25-D: 20, 50-D: 33, 100-D: 50 at
+    n = 3,000), and a saturating noisy layer (10-D tanh) reads 6.0. Compressing those would throw
+    MI away, so ``auto`` compresses only when the estimate is also at most about half of d.
+    """
+    return d > 1 and manifold_suspected(d, d_id, n) and d_id < 0.5 * d + 0.5
+
+
+def _code_dim(d_id: float, cap: int) -> int:
+    return int(min(max(1, round(d_id)), cap))
+
+
+def _as_side(a, name: str) -> tuple[np.ndarray, dict]:
+    arr = as_real_array(a, name)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    return arr, {"kind": _side_kind(arr), "shape": list(arr.shape[1:])}
+
+
+def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool) -> tuple[list, dict]:
+    """One conv autoencoder for the image sides (same shape): codes per side and its record.
+
+    One encoder serves both sides, as in the paper's Algorithm 1: it only has to be injective on
+    each side's images, and training it once halves the cost. Its code size is the larger of the
+    sides' rounded intrinsic dimensions.
+    """
+    flats = [s.reshape(len(s), -1).astype(np.float64) for s in sides]
+    ids = [_intrinsic(f, seed + i) for i, f in enumerate(flats)]
+    c = _code_dim(max(ids), MAX_CODE)
+    train = np.concatenate(sides)
+    rng = np.random.default_rng(seed)
+    if len(train) > _AE_TRAIN:
+        train = train[rng.choice(len(train), _AE_TRAIN, replace=False)]
+    with limit_threads(1):
+        ae = ConvAutoencoder(c, epochs=_AE_EPOCHS, patience=5, batch_size=128, seed=seed, device=device,
+                             progress=progress).fit(train)
+        codes = [ae.transform(s) for s in sides]
+        errors = [float(ae.reconstruction_error(s, per="coordinate")) for s in sides]
+    return codes, [dict(intrinsic_dim=d, compressor="conv-autoencoder", code_dim=c, lossless=None,
+                        reconstruction_error=e, autoencoder_epochs=_AE_EPOCHS) for d, e in zip(ids, errors)]
+
+
+def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bool) -> np.ndarray:
+    """Codes (n, c) of one continuous vector side; fills ``rec`` with what was done."""
+    flat = arr.reshape(len(arr), -1).astype(np.float64)
+    d = flat.shape[1]
+    d_id = _intrinsic(flat, seed)
+    rec["intrinsic_dim"] = d_id
+    if not _degenerate(d, d_id, len(flat)):
+        if d <= MAX_FLOW_DIM:
+            rec.update(compressor="none", code_dim=d, lossless=True)
+            return flat
+        pca = PCACompressor(MAX_FLOW_DIM, random_state=seed).fit(flat)
+        kept = float(pca.pca_.explained_variance_ratio_.sum())
+        rec.update(compressor="pca", code_dim=MAX_FLOW_DIM, lossless=False, variance_kept=kept)
+        return pca.transform(flat)
+    c = _code_dim(d_id, min(MAX_CODE, d - 1))
+    pca = PCACompressor(c, random_state=seed).fit(flat)
+    lost = 1.0 - float(pca.pca_.explained_variance_ratio_.sum())
+    if lost <= _LINEAR_SHARE:
+        rec.update(compressor="pca", code_dim=c, lossless=True, variance_lost=lost)
+        return pca.transform(flat)
+    with limit_threads(1):
+        ae = DenseAutoencoder(c, epochs=200, patience=15, seed=seed, device=device, progress=progress).fit(flat)
+    rec.update(compressor="dense-autoencoder", code_dim=c, lossless=None,
+               reconstruction_error=float(ae.reconstruction_error(flat, per="coordinate")))
+    return ae.transform(flat)
+
+
+def _prepare_all(arrays: list[np.ndarray], recs: list[dict], seed: int, device, progress: bool) -> list:
+    codes = [None] * len(arrays)
+    images = [i for i, r in enumerate(recs) if r["kind"] == "image"]
+    same_shape = len({arrays[i].shape[1:] for i in images}) == 1
+    if images and same_shape:
+        enc, info = _encode_images([arrays[i] for i in images], seed, device, progress)
+    elif images:  # images of different shapes: one autoencoder each
+        enc, info = [], []
+        for i in images:
+            e, r = _encode_images([arrays[i]], seed + i, device, progress)
+            enc += e
+            info += r
+    for j, i in enumerate(images):
+        codes[i] = enc[j]
+        recs[i].update(info[j])
+    for i, r in enumerate(recs):
+        if codes[i] is None:
+            codes[i] = _prepare_vectors(arrays[i], r, seed + i, device, progress)
+    return codes
+
+
+def auto_mutual_information(x, y, *, discrete_y: bool | None = None, seed: int = 0, device="cpu",
+                            progress: bool = False) -> AutoEstimate:
+    """Mutual information in nats on vectors, images or labels, by the rule of the module docstring.
+
+    Parameters
+    ----------
+    x : array_like (n, d), (n, H, W) or (n, C, H, W)
+    y : array_like, the same kinds, or labels (a 1-D integer array, or ``discrete_y=True``)
+    discrete_y : bool, optional
+        As :func:`ibcore.mutual_information`.
+    seed : int, default 0
+        Seeds the compressors, the flows and every subsample: the result is reproducible.
+    device : {"cpu", "auto", "cuda"}, default "cpu"
+    progress : bool, default False
+
+    Returns
+    -------
+    AutoEstimate
+        An :class:`ibcore.Estimate` with ``details`` and ``unstable``.
+    """
+    check_seed(seed)
+    t0 = time.perf_counter()
+    labels = is_discrete_labels(y, discrete_y)
+    x_arr, rec_x = _as_side(x, "x")
+    details = {"x": rec_x}
+    if labels:
+        (xs,) = _prepare_all([x_arr], [rec_x], seed, device, progress)
+        y_arr = np.asarray(y)
+        est = _mutual_information(xs, y_arr, "ksg", discrete_y=True, k=3)
+        others = [_mutual_information(xs, y_arr, "ksg", discrete_y=True, k=k).value for k in (5, 10)]
+        bias = float(np.ptp([est.value, *others]) / 2.0)
+        details.update(y={"kind": "labels", "classes": int(len(np.unique(y_arr, axis=0)))}, method="ksg", k=3,
+                       ksg_by_k={3: est.value, 5: others[0], 10: others[1]})
+        value, std = est.value, est.std
+    else:
+        y_arr, rec_y = _as_side(y, "y")
+        if len(y_arr) != len(x_arr):
+            raise ValueError(f"x and y must have the same number of samples, got {len(x_arr)} and {len(y_arr)}")
+        xs, ys = _prepare_all([x_arr, y_arr], [rec_x, rec_y], seed, device, progress)
+        details["y"] = rec_y
+        flow = FlowMI(seed=seed, device=device, progress=progress).fit(xs, ys)
+        est = flow.estimate()
+        held_out = float(flow.pointwise_.mean())
+        bias = abs(flow.in_sample_ - held_out) / 2.0
+        details.update(method="flow", held_out=held_out, in_sample=flow.in_sample_,
+                       closed_form=flow.closed_form_, epochs_run=flow.epochs_run_)
+        value, std = est.value, est.std
+    unstable = bias > max(2.0 * std, 0.05)
+    if unstable:
+        std = math.sqrt(std * std + bias * bias)
+    details.update(bias=bias, seconds=time.perf_counter() - t0)
+    return AutoEstimate(value, std, details=details, unstable=unstable)
+
+
+def auto_entropy(x, *, seed: int = 0, **options) -> Estimate:
+    """Differential entropy in nats, ``method="auto"``: weighted KL with its k rule, refusing a
+    sample that lies near a lower-dimensional set (its differential entropy is not finite)."""
+    flat = as_real_array(x, "x")
+    flat = flat[:, None] if flat.ndim == 1 else flat.reshape(len(flat), -1)
+    d = flat.shape[1]
+    d_id = _intrinsic(flat.astype(np.float64), seed)
+    if d > 1 and manifold_suspected(d, d_id, len(flat)):
+        raise ValueError(
+            f"x lies near a {d_id:.2g}-dimensional set inside {d} dimensions (TwoNN): its differential "
+            "entropy is -inf and no estimate of it means anything; estimate mutual information instead "
+            "(ibcore.mutual_information(x, y), which compresses such data), or the entropy of a "
+            f"{round(d_id)}-dimensional code")
+    return _entropy(flat, "wkl", **options)
+
+
+def mutual_information(x, y, method: str = "auto", *, discrete_y: bool | None = None, **options) -> Estimate:
+    """Mutual information I(X;Y) in nats: ``"auto"`` (default, :func:`auto_mutual_information`)
+    or any method of :func:`ibcore.estimators.mutual_information` (whose docstring lists them)."""
+    if method == "auto":
+        return auto_mutual_information(x, y, discrete_y=discrete_y, **options)
+    return _mutual_information(x, y, method, discrete_y=discrete_y, **options)
+
+
+def entropy(x, method: str = "auto", **options) -> Estimate:
+    """Differential entropy in nats: ``"auto"`` (default, :func:`auto_entropy`) or any method of
+    :func:`ibcore.estimators.entropy`."""
+    if method == "auto":
+        return auto_entropy(x, **options)
+    return _entropy(x, method, **options)

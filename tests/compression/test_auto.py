@@ -1,0 +1,86 @@
+"""method="auto": what it chooses on each kind of input, and that it lands on closed forms."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import ibcore
+from ibcore.compression.auto import auto_entropy
+from ibcore.synthetic import CorrelatedNormal
+
+
+def _curved(x0):
+    """An injective embedding of 2-D points as a curved surface in 4-D."""
+    return np.c_[x0, np.sin(x0[:, 0]), x0[:, 0] * x0[:, 1]]
+
+
+def test_manifold_in_4d_wkl_warns_and_auto_lands_on_the_truth():
+    # the issue's acceptance test: codes on a 2-D surface inside 4-D
+    x0, y = CorrelatedNormal(2, 2, 1.0).sample(2000, seed=0)
+    x = _curved(x0)
+    with pytest.warns(ibcore.ManifoldWarning):
+        wrong = ibcore.mutual_information(x, y, "wkl")
+    est = ibcore.mutual_information(x, y)   # auto is the default
+    assert isinstance(est, ibcore.AutoEstimate) and est.details["method"] == "flow"
+    assert est.details["x"]["compressor"] == "dense-autoencoder" and est.details["x"]["code_dim"] == 2
+    assert est.details["y"]["compressor"] == "none"
+    lo, hi = est.ci(0.95)
+    assert lo <= 1.0 <= hi, (est, wrong)
+    assert abs(wrong.value - 1.0) > 1.0   # what the entropy route gives on the same codes
+
+
+def test_full_dimensional_vectors_go_to_the_flow_unchanged():
+    x, y = CorrelatedNormal(3, 2, 2.0).sample(2000, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no manifold warning on full-dimensional data
+        est = ibcore.mutual_information(x, y, seed=3)
+    d = est.details
+    assert d["method"] == "flow" and d["x"]["compressor"] == d["y"]["compressor"] == "none"
+    assert 2.5 < d["x"]["intrinsic_dim"] < 3.5 and d["x"]["lossless"] is True
+    # the flow's interval: std ~0.03 at n = 2000; 4 std + 0.05 for the finite fit
+    assert abs(est.value - 2.0) < 4 * est.std + 0.05, est
+    again = ibcore.mutual_information(x, y, seed=3)
+    assert (again.value, again.std) == (est.value, est.std)   # seeded: bit-reproducible on the CPU
+    assert "nats by flow" in str(est)
+
+
+def test_linear_subspace_is_compressed_by_pca_losslessly():
+    x0, y = CorrelatedNormal(2, 2, 1.0).sample(2000, seed=2)
+    q = np.linalg.qr(np.random.default_rng(0).standard_normal((5, 5)))[0][:, :2]
+    x = x0 @ q.T                                            # a plane inside 5-D
+    est = ibcore.mutual_information(x, y)
+    rec = est.details["x"]
+    assert rec["compressor"] == "pca" and rec["code_dim"] == 2 and rec["lossless"] is True
+    assert abs(est.value - 1.0) < 4 * est.std + 0.05, est
+
+
+def test_labels_use_ksg_with_a_k_spread():
+    rng = np.random.default_rng(4)
+    x = rng.uniform(size=(3000, 2))
+    y = np.floor(4 * x[:, 0]).astype(int)                    # I(X;Y) = H(Y) = log 4
+    est = ibcore.mutual_information(x, y)
+    assert est.details["method"] == "ksg" and est.details["y"] == {"kind": "labels", "classes": 4}
+    assert set(est.details["ksg_by_k"]) == {3, 5, 10}
+    # Ross's estimator underestimates deterministic labels slightly (spec §11.6: within 0.1)
+    assert abs(est.value - math.log(4)) < 0.1
+
+
+def test_entropy_auto_refuses_a_manifold_and_estimates_full_dimensional_samples():
+    x0 = np.random.default_rng(5).standard_normal((2000, 2))
+    with pytest.raises(ValueError, match="differential entropy is -inf"):
+        ibcore.entropy(_curved(x0))
+    h = auto_entropy(x0)
+    truth = math.log(2 * math.pi * math.e)       # two standard normal coordinates
+    assert abs(h.value - truth) < 4 * h.std + 0.05
+    assert abs(ibcore.entropy(x0, "kl").value - truth) < 0.1   # the other methods stay reachable
+
+
+def test_bad_inputs():
+    x = np.random.default_rng(0).standard_normal((100, 2))
+    with pytest.raises(ValueError, match="same number of samples"):
+        ibcore.mutual_information(x, x[:50])
+    with pytest.raises(TypeError):
+        ibcore.mutual_information(x, x, seed="a")
