@@ -10,15 +10,17 @@ session would double the disk use and the cold set-up time). The sessions theref
   ``<venv>/.ibcore-env-stamp`` does not match the hash of ``pyproject.toml``, the extras,
   the repository path and the interpreter version; otherwise set-up is a no-op.
 
-``nox -s book -- --params params/paper.yaml`` runs the book at paper scale; every argument
-after ``--`` goes to ``book/_build_book.py`` (``--help`` lists them). ``nox -s tests -- -x -k kde``
-passes arguments to pytest.
+``nox -s book`` installs Debian's ``dataset-fashion-mnist`` (the MNIST chapter's data) when it is
+missing and it runs as root with apt-get. ``nox -s book -- --params params/paper.yaml`` runs the
+book at paper scale; every argument after ``--`` goes to ``book/_build_book.py`` (``--help``
+lists them). ``nox -s tests -- -x -k kde`` passes arguments to pytest.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -104,5 +106,32 @@ def book(session: nox.Session) -> None:
     Default parameters: ``params/ci.yaml``. Paper scale: ``nox -s book -- --params params/paper.yaml``.
     """
     python = ensure_env(session)
+    ensure_fashion_mnist(session)
     session.run(str(python), str(ROOT / "book" / "_build_book.py"), *session.posargs,
                 external=True, env=common_env())
+
+
+# where Debian's package puts the files (ibcore.plane.data.FASHION_MNIST_DIR)
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+def ensure_fashion_mnist(session: nox.Session) -> None:
+    """Install Debian's ``dataset-fashion-mnist`` for the MNIST chapter when it is missing and
+    this is root with apt-get; otherwise the chapter falls back to the embedded MNIST digits
+    (and says so)."""
+    if FASHION_MNIST.is_file():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        session.log("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist, as root): "
+                    "the MNIST chapter will use the 5,000 embedded MNIST digits instead")
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [apt, "install", "-y", "-q", "--no-install-recommends", "dataset-fashion-mnist"]
+    session.log("installing Debian's dataset-fashion-mnist for the MNIST chapter")
+    # a fresh machine may have no package lists yet: refresh them only when the install needs it
+    if subprocess.run(install, env=env).returncode != 0:
+        subprocess.run([apt, "update", "-q"], env=env)
+        if subprocess.run(install, env=env).returncode != 0:
+            session.log("could not install dataset-fashion-mnist: the MNIST chapter will use the "
+                        "embedded MNIST digits instead")

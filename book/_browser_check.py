@@ -12,6 +12,11 @@ For each page of ``_toc.yml`` (``_build/site/_build/html/book/<page>.html``) thi
    and how many formulas were typeset; the dumped DOM is checked for typeset math
    (``mjx-container`` elements for every math element of the HTML, no raw ``\\[``, ``\\(``, ``$$`` or
    TeX commands left in the visible text) and for internet URLs added by scripts;
+   the probe also measures the layout in the 1280-px window a laptop reader has: the text column
+   must be at least 800 px wide, no element may reach outside its column (the text column, or for a
+   cell tagged ``full-width`` the text column and the page contents beside it) and no code, table
+   or formula may be cut off or scroll sideways, and every figure must be at least as wide as the
+   text column (:func:`layout_problems`);
 3. saves a full-page screenshot ``_build/screenshots/<page>.png`` and the DOM
    ``_build/screenshots/<page>.dom.html``.
 
@@ -58,17 +63,88 @@ RAW_TEX = re.compile(r"\$\$|\\\[|\\\]|\\\(|\\\)|\\(?:frac|mathbb|mathcal|mathrm|
 SKIP_TEXT = {"script", "style", "pre", "code", "textarea", "mjx-container", "math", "noscript", "kbd", "samp"}
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
+WINDOW = (1280, 1600)  # px: the laptop-sized window every page is laid out and measured in
+MIN_TEXT_WIDTH = 800   # px: the text column at that width (the theme's default gave about 690;
+                       # the chapters size their figures' fonts for at least this width)
+
+# Runs in the page after MathJax finished; stores its findings as JSON in an attribute of <html>.
+# Layout: the text column is the content box of <article class="bd-article">; a cell tagged
+# full-width may also use the page-contents column beside it. An element "wider than its column"
+# is one that reaches outside that range without sitting in a container that clips or scrolls it
+# (those containers are reported as overflowing instead); only the outermost such element is
+# listed.
 PROBE = """
 <script>
 (function () {
+  function describe(el) {
+    var c = (el.getAttribute("class") || "").trim().split(/\\s+/).filter(Boolean).slice(0, 3).join(".");
+    var t = (el.textContent || el.getAttribute("src") || "").replace(/\\s+/g, " ").trim().slice(0, 60);
+    return el.tagName.toLowerCase() + (c ? "." + c : "") + (t ? " '" + t + "'" : "");
+  }
+  function layout() {
+    var art = document.querySelector("article.bd-article");
+    if (!art) { return null; }
+    var cs = getComputedStyle(art), ar = art.getBoundingClientRect();
+    var left = ar.left + parseFloat(cs.paddingLeft), right = ar.right - parseFloat(cs.paddingRight);
+    var vw = document.documentElement.clientWidth, fullRight = right;
+    var side = document.querySelector(".bd-sidebar-secondary");
+    if (side) {  // the page contents beside the text, up to where its own text ends
+      var sr = side.getBoundingClientRect(), ss = getComputedStyle(side);
+      if (sr.width > 0 && ss.visibility !== "hidden" && sr.left >= right - 1) {
+        fullRight = sr.right - parseFloat(ss.paddingRight);
+      }
+    }
+    function clipped(el) {
+      for (var p = el.parentElement; p && p !== art; p = p.parentElement) {
+        if (getComputedStyle(p).overflowX !== "visible") { return true; }
+      }
+      return false;
+    }
+    // MathJax's hidden copy of each formula for screen readers widens scrollWidth; what shows is mjx-math
+    function mathFits(el, r) {
+      var maths = el.querySelectorAll("mjx-math");
+      if (!maths.length || !el.querySelector("mjx-assistive-mml")) { return false; }
+      var far = r.left;
+      for (var k = 0; k < maths.length; k++) { far = Math.max(far, maths[k].getBoundingClientRect().right); }
+      return far <= r.left + el.clientLeft + el.clientWidth + 1;
+    }
+    var wide = [], overflow = [], figures = [], flagged = new Set();
+    var els = art.querySelectorAll("*");
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i], st = getComputedStyle(el);
+      if (st.display === "none" || st.visibility === "hidden" || el.closest("mjx-assistive-mml")) { continue; }
+      var r = el.getBoundingClientRect();
+      if (r.width < 1 || r.height < 1) { continue; }
+      var limit = Math.min(el.closest(".tag_full-width, .full-width") ? fullRight : right, vw);
+      if ((r.right > limit + 1 || r.left < left - 1) && !clipped(el)) {
+        if (!flagged.has(el.parentElement)) {
+          wide.push({what: describe(el), left: Math.round(r.left), right: Math.round(r.right),
+                     column: [Math.round(left), Math.round(limit)]});
+        }
+        flagged.add(el);
+      }
+      if (st.overflowX !== "visible" && el.scrollWidth > el.clientWidth + 1 && !mathFits(el, r)) {
+        overflow.push({what: describe(el), scroll: el.scrollWidth, client: el.clientWidth});
+      }
+    }
+    var imgs = art.querySelectorAll("figure img, div.cell_output img");
+    for (var j = 0; j < imgs.length; j++) {
+      var ir = imgs[j].getBoundingClientRect();
+      figures.push({src: imgs[j].getAttribute("src"), width: Math.round(ir.width), natural: imgs[j].naturalWidth,
+                    full: !!imgs[j].closest(".tag_full-width, .full-width")});
+    }
+    return {viewport: vw, text: [Math.round(left), Math.round(right)], full_right: Math.round(fullRight),
+            wide: wide, overflow: overflow, figures: figures};
+  }
   function report() {
     var imgs = Array.prototype.slice.call(document.images);
     var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
                      .map(function (i) { return i.getAttribute("src"); });
     var r = {images: imgs.length, broken: broken,
              typeset: document.querySelectorAll("mjx-container").length,
-             mathjax: !!(window.MathJax && window.MathJax.version), height: document.documentElement.scrollHeight};
-    document.documentElement.setAttribute("%s", JSON.stringify(r));
+             mathjax: !!(window.MathJax && window.MathJax.version), height: document.documentElement.scrollHeight,
+             layout: layout()};
+    document.documentElement.setAttribute("__ATTR__", JSON.stringify(r));
   }
   window.addEventListener("load", function () {
     var mj = window.MathJax;
@@ -76,7 +152,40 @@ PROBE = """
   });
 })();
 </script>
-""" % PROBE_ATTR
+""".replace("__ATTR__", PROBE_ATTR)
+
+
+def layout_problems(layout: dict | None, min_text: float = MIN_TEXT_WIDTH) -> list[str]:
+    """What a reader of a 1280-px window would find cramped or cut off, from the probe's layout.
+
+    ``layout`` holds ``text`` (left and right edge of the text column, px), ``wide`` (outermost
+    elements reaching outside their column), ``overflow`` (containers whose content is wider than
+    they are, so it scrolls or is cut) and ``figures`` (rendered width of every figure image).
+    The problems: a text column narrower than ``min_text``, any wide or overflowing element, any
+    figure narrower than the text column, and any figure of a full-width cell narrower than the
+    text column and the page contents together.
+    """
+    if not layout:
+        return ["no <article class='bd-article'> found: cannot measure the text column"]
+    left, right = layout["text"]
+    text = right - left
+    problems = []
+    if text < min_text:
+        problems.append(f"the text column is {text} px wide in a {layout['viewport']}-px window "
+                        f"(at least {min_text} px expected)")
+    for w in layout.get("wide", []):
+        problems.append(f"wider than its column ({w['column'][0]}-{w['column'][1]} px): {w['what']} "
+                        f"spans {w['left']}-{w['right']} px")
+    for o in layout.get("overflow", []):
+        problems.append(f"content cut off or scrolling: {o['what']} holds {o['scroll']} px in {o['client']} px")
+    full = layout.get("full_right", right) - left
+    for f in layout.get("figures", []):
+        if f["width"] < text - 1:
+            problems.append(f"figure {f['src']} is {f['width']} px wide, narrower than the {text}-px text column")
+        elif f.get("full") and f["width"] < full - 1:
+            problems.append(f"figure {f['src']} in a full-width cell is {f['width']} px wide, narrower than "
+                            f"its {full}-px column")
+    return problems
 
 
 class Failure(Exception):
@@ -255,7 +364,7 @@ def check_page(exe: str, page_file: Path, out: Path, css_seen: dict) -> dict:
     probe.write_text(html.replace(marker, PROBE + marker, 1) if marker in html else html + PROBE)
     try:
         t0 = time.perf_counter()
-        run = chromium(exe, probe.as_uri(), "--window-size=1280,1600", "--dump-dom")
+        run = chromium(exe, probe.as_uri(), f"--window-size={WINDOW[0]},{WINDOW[1]}", "--dump-dom")
         result["seconds_dom"] = round(time.perf_counter() - t0, 2)
     finally:
         probe.unlink(missing_ok=True)
@@ -273,7 +382,7 @@ def check_page(exe: str, page_file: Path, out: Path, css_seen: dict) -> dict:
     info = json.loads(html_lib.unescape(m.group(1)))
     rendered = parse(dom)
     result.update(images=info["images"], broken_images=info["broken"], math_elements=static.math,
-                  typeset=rendered.typeset, height=info["height"])
+                  typeset=rendered.typeset, height=info["height"], layout=info.get("layout"))
     if info["broken"]:
         problems.append(f"images that did not load in the browser: {info['broken']}")
     if info["images"] < len(static.images):
@@ -283,6 +392,7 @@ def check_page(exe: str, page_file: Path, out: Path, css_seen: dict) -> dict:
             problems.append(f"{static.math} math elements but MathJax did not load")
         if rendered.typeset < static.math:
             problems.append(f"only {rendered.typeset} of {static.math} math elements were typeset by MathJax")
+    problems += layout_problems(info.get("layout"))
     leftovers = raw_tex(rendered)
     if leftovers:
         problems.append(f"raw TeX left in the rendered text: {leftovers}")
@@ -292,7 +402,7 @@ def check_page(exe: str, page_file: Path, out: Path, css_seen: dict) -> dict:
     height = max(800, min(int(info["height"]), MAX_HEIGHT))
     shot = out / f"{name}.png"
     t0 = time.perf_counter()
-    run = chromium(exe, page_file.as_uri(), f"--window-size=1280,{height}", f"--screenshot={shot}")
+    run = chromium(exe, page_file.as_uri(), f"--window-size={WINDOW[0]},{height}", f"--screenshot={shot}")
     result["seconds_screenshot"] = round(time.perf_counter() - t0, 2)
     if run.returncode != 0 or not shot.is_file() or shot.stat().st_size == 0:
         problems.append(f"chromium --screenshot failed (exit {run.returncode}): {run.stderr.strip()[-300:]}")
@@ -325,9 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         res = check_page(exe, page, out, css_seen)
         results.append(res)
         status = "ok" if not res["problems"] else "FAILED"
+        lay = res.get("layout") or {}
+        widths = sorted({f["width"] for f in lay.get("figures", [])})
         print(f"browser check: {page.stem}: {status} ({res.get('images', 0)} images, "
               f"{res.get('typeset', 0)}/{res.get('math_elements', 0)} formulas typeset, "
-              f"{res.get('height', 0)} px)", flush=True)
+              f"{res.get('height', 0)} px; text column {lay['text'][1] - lay['text'][0] if lay else '?'} px"
+              + (f", figures {', '.join(map(str, widths))} px wide" if widths else "") + ")", flush=True)
         for p in res["problems"]:
             print(f"    {p}", flush=True)
     REPORT.parent.mkdir(parents=True, exist_ok=True)

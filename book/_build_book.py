@@ -5,7 +5,8 @@ Pipeline (see README "Book" and ``/work/shared/spec/toolchain.md``):
 1. read ``_toc.yml``; a page whose front matter declares a jupytext ``kernelspec`` is a
    *chapter* (an executable MyST notebook), any other page is prose and is copied as is;
 2. stage ``book/`` into ``_build/src/book/`` (chapters are converted, not copied: an ``.md``
-   and an ``.ipynb`` with the same stem would clash);
+   and an ``.ipynb`` with the same stem would clash) and ``book/_static/`` into
+   ``_build/src/_static/``, whose stylesheets Jupyter Book links into every page;
 3. per chapter: ``jupytext`` -> ``.ipynb``; ``papermill`` (kernel ``python3`` of this
    interpreter, working directory = repository root, parameters = the chapter's section of
    the params file); papermill's injected-parameters cell is tagged ``hide-cell``;
@@ -392,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         if item.name.startswith(("_", ".")) or item in chapter_paths.values() or item.suffix == ".ipynb":
             continue
         (shutil.copytree if item.is_dir() else shutil.copy2)(item, src_root / "book" / item.name)
+    if (BOOK / "_static").is_dir():
+        # Jupyter Book serves <source>/_static and links every stylesheet in it (the book's CSS)
+        shutil.copytree(BOOK / "_static", src_root / "_static")
 
     previous = {}
     if report_path.is_file():

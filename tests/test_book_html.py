@@ -1,9 +1,11 @@
-"""The checks of book/_browser_check.py (DOM parsing) and of the figure manifest (book/_build_book.py),
-on small hand-written inputs: each check must pass good input and name the problem in bad input.
-No browser and no book build are needed; the real pages are checked by `.ci/run` after the build."""
+"""The checks of book/_browser_check.py (DOM parsing, layout) and of the figure manifest
+(book/_build_book.py), on small hand-written inputs: each check must pass good input and name the
+problem in bad input. No book build is needed; one test runs the layout probe in headless chromium
+when it is installed (the real pages are checked by `.ci/run` after the build)."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -90,6 +92,70 @@ def test_css_problems_follow_local_stylesheets(tmp_path):
     page = browser.parse('<link rel="stylesheet" href="_static/theme.css">')
     problems = browser.css_problems(tmp_path / "page.html", page, {})
     assert problems == ["theme.css loads https://fonts.example.org/f.woff2"]
+
+
+# --------------------------------------------------------------------------- layout
+def _layout(**changes):
+    good = {"viewport": 1280, "text": [240, 1056], "full_right": 1264, "wide": [], "overflow": [],
+            "figures": [{"src": "a.png", "width": 816, "natural": 1210, "full": False},
+                        {"src": "b.png", "width": 1024, "natural": 1400, "full": True}]}
+    good.update(changes)
+    return good
+
+
+def test_layout_problems_pass_a_good_page_and_name_each_problem():
+    assert browser.layout_problems(_layout()) == []
+    problems = browser.layout_problems(_layout(
+        text=[256, 946],
+        wide=[{"what": "div.output 'x'", "left": 256, "right": 1100, "column": [256, 946]}],
+        overflow=[{"what": "pre 'import numpy'", "scroll": 985, "client": 684}],
+        figures=[{"src": "small.png", "width": 400, "natural": 400, "full": False}]))
+    text = "\n".join(problems)
+    assert len(problems) == 4
+    assert "text column is 690 px wide in a 1280-px window (at least 800 px" in text
+    assert "wider than its column (256-946 px): div.output 'x' spans 256-1100 px" in text
+    assert "cut off or scrolling: pre 'import numpy' holds 985 px in 684 px" in text
+    assert "figure small.png is 400 px wide, narrower than the 690-px text column" in text
+    assert browser.layout_problems(None) == ["no <article class='bd-article'> found: cannot measure the text column"]
+    narrow_full = browser.layout_problems(_layout(figures=[{"src": "f.png", "width": 900, "natural": 1400, "full": True}]))
+    assert narrow_full == ["figure f.png in a full-width cell is 900 px wide, narrower than its 1024-px column"]
+
+
+PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+         "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("chromium", "chromium-browser")),
+                    reason="needs Debian's chromium (installed by .ci/run after the tests)")
+def test_browser_probe_measures_columns_overflow_and_figures(tmp_path):
+    """The probe in headless chromium, on a page with a cut-off code line, a block wider than the
+    text column, a full-width cell that stays within the contents column, and a narrow figure."""
+    page = tmp_path / "page.html"
+    page.write_text(f"""<html><head><style>
+        body {{ margin: 0; }}
+        .bd-article {{ position: absolute; left: 0; top: 0; width: 600px; padding: 0 20px; }}
+        .bd-sidebar-secondary {{ position: absolute; left: 640px; top: 0; width: 200px; }}
+        pre {{ overflow-x: auto; white-space: pre; }}
+        </style></head><body>
+        <div class="bd-sidebar-secondary">contents</div>
+        <article class="bd-article">
+        <p>Text.</p>
+        <pre>{"x = 1; " * 60}</pre>
+        <div class="too-wide" style="width: 700px">wide</div>
+        <div class="cell tag_full-width" style="width: 780px"><img src="{PIXEL}" style="width: 780px"></div>
+        <figure><img src="{PIXEL}" style="width: 300px"></figure>
+        </article></body></html>""")
+    result = browser.check_page(browser.find_chromium(None), page, tmp_path, {})
+    lay = result["layout"]
+    assert lay["text"] == [20, 620] and lay["full_right"] == 840
+    problems = "\n".join(result["problems"])
+    assert "text column is 600 px wide" in problems
+    assert "div.too-wide 'wide' spans 20-720 px" in problems
+    assert "content cut off or scrolling: pre 'x = 1;" in problems
+    assert "is 300 px wide, narrower than the 600-px text column" in problems
+    assert "tag_full-width" not in problems  # 780 px from 20 px ends inside the contents column
+    assert len(result["problems"]) == 4, result["problems"]
+    assert (tmp_path / "page.png").stat().st_size > 0
 
 
 # --------------------------------------------------------------------------- figure manifest

