@@ -14,7 +14,7 @@ import pytest
 import ibcore
 
 PACKAGE = Path(ibcore.__file__).resolve().parent
-GROUND = {"result", "validation", "device", "nn", "settings"}
+GROUND = {"result", "validation", "device", "nn", "settings", "executor"}
 # what each part may import (besides itself); the top-level __init__, __main__ and cli sit above all
 ALLOWED = {
     "ground": {"ground"},

@@ -22,9 +22,19 @@ loses at most the cell in flight (a partly written last line is dropped on the n
 All randomness derives from ``seed``: the sample of one MI value depends only on
 ``(seed, dataset, size, I)``, not on the rest of the grid, so an interrupted and a complete run
 produce the same table.
+
+The work is three kinds of pure tasks: train a compressor (once per dataset, size and
+compressor), sample the images of one MI value, and estimate one cell from those two. With
+``scheduler=None`` they run here, in order; with a Dask scheduler (:mod:`ibcore.executor`) they
+run on its workers, each cell as soon as its images and compressor exist, and the client appends
+each row when its cell finishes. Every task runs with ``threads`` torch and BLAS threads wherever
+it runs, so a distributed sweep writes the same numbers as a serial one. The output folder is
+locked while a run writes into it (:class:`~ibcore.executor.FolderLock`).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -35,7 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compression import ConvAutoencoder, DenseAutoencoder, PCACompressor, lossy_mutual_information
+from ..compression import (ConvAutoencoder, DenseAutoencoder, PCACompressor, load_compressor,
+                           lossy_mutual_information)
+from ..executor import FolderLock, as_finished, dask_client, submit
 from ..nn import limit_threads
 from ..validation import check_int
 from .images import image_pair
@@ -119,13 +131,21 @@ def train_compressor(name: str, dataset: str, size: int, *, seed: int = 0, train
     compressor or None
         Fitted; ``None`` for ``name="none"``.
     """
+    return _fit_or_load(name, dataset, size, seed=seed, train_size=train_size, val_size=val_size,
+                        noise_std=noise_std, device=device, threads=threads, ae_options=ae_options,
+                        cache_dir=cache_dir)[0]
+
+
+def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, device, threads, ae_options,
+                 cache_dir):
+    """:func:`train_compressor`, returning ``(compressor, path of its cache file or None)``."""
     train_size = check_int(train_size, "train_size", 2)
     val_size = check_int(val_size, "val_size", 0)
     comp = make_compressor(name, dataset, size, seed=_int_seed(_seed_for(seed, dataset, size, name, "init")),
                            device=device, val_fraction=val_size / (train_size + val_size),
                            ae_options=ae_options)
     if comp is None:
-        return None
+        return None, None
     path = None
     if cache_dir is not None and name == "ae":
         config = dict(comp.get_params(), dataset=dataset, size=size, train_size=train_size, val_size=val_size,
@@ -134,7 +154,7 @@ def train_compressor(name: str, dataset: str, size: int, *, seed: int = 0, train
         digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
         path = Path(cache_dir) / f"{dataset}-{size}-{name}-{digest}.pt"
         if path.is_file():
-            return type(comp).load(path, device=device)
+            return type(comp).load(path, device=device), path
     rng = np.random.default_rng(_seed_for(seed, dataset, size, "marginal"))
     gen = make_generator(dataset, size)
     images = _add_noise(gen.sample_marginal(train_size + val_size, seed=rng), noise_std, rng)
@@ -145,7 +165,7 @@ def train_compressor(name: str, dataset: str, size: int, *, seed: int = 0, train
         tmp = path.with_suffix(".tmp")
         comp.save(tmp)
         os.replace(tmp, path)
-    return comp
+    return comp, path
 
 
 
@@ -199,20 +219,33 @@ def _check_run_fields(path: Path, settings: SweepSettings) -> None:
 
 
 def run_algorithm1(out, settings: SweepSettings | dict | None = None, *, progress: bool = True,
-                   filename: str = "results.csv", **options) -> list[dict]:
+                   filename: str = "results.csv", scheduler=None, retries: int = 2, **options) -> list[dict]:
     """Run Algorithm 1 over a grid and write (or complete) the results CSV in ``out``.
 
     Parameters
     ----------
     out : path
         Output directory (created); holds ``filename``, the sweep's settings
-        (``<stem>.settings.json``) and ``compressors/``.
+        (``<stem>.settings.json``) and ``compressors/``. It is locked while the run writes: a
+        second run into it at the same time raises :class:`~ibcore.executor.FolderInUseError`
+        (a ``ValueError``) naming the first run's process.
     settings : SweepSettings or dict, optional
         The sweep (see :class:`~ibcore.synthetic.SweepSettings` for every option).
     progress : bool
-        tqdm progress bar over the cells.
+        tqdm progress bar over the cells (and, on a cluster, the dashboard's address).
     filename : str
         Name of the CSV inside ``out``.
+    scheduler : None, int, str or distributed.Client
+        Where the cells run: ``None`` in this process, one after another; an ``int`` ``n`` on a
+        local Dask cluster of ``n`` single-threaded worker processes; a ``distributed.Client``
+        or a scheduler's address or scheduler file (see :func:`ibcore.executor.dask_client`).
+        Each compressor is trained once, by one task, and shared with the cells that need it
+        (an autoencoder through its file in ``out/compressors``, so the workers must see
+        ``out``). Only this process writes the CSV, one row per finished cell (in the order
+        they finish); the rows equal those of a serial run but for ``seconds``.
+    retries : int
+        Times a cell whose worker died is run again (local clusters started here; see
+        :func:`ibcore.executor.dask_client`).
     **options
         Fields of :class:`~ibcore.synthetic.SweepSettings`, replacing those of ``settings``
         (``run_algorithm1(out, datasets=["rectangles"], n=2000)``).
@@ -228,40 +261,114 @@ def run_algorithm1(out, settings: SweepSettings | dict | None = None, *, progres
     base = SweepSettings() if settings is None else SweepSettings.from_dict(settings)
     settings = base.replace(**options) if options else base
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / filename
-    _check_run_fields(out / (Path(filename).stem + ".settings.json"), settings)
-    done = {cell_key(r) for r in prepare_table(path)}
-    cells = [(key, cell_key(key) in done) for key in plan_cells(settings)]
-    bar = tqdm(total=len(cells), initial=sum(f for _, f in cells), desc="Algorithm 1", unit="cell",
-               disable=not progress, dynamic_ncols=True)
-    trained: dict = {}
-    pair_cache: dict = {}
-    try:
-        for row_key, finished in cells:
-            if finished:
-                continue
-            d, s, mi = row_key["dataset"], row_key["size"], row_key["true_mi"]
-            bar.set_postfix_str(f"{d} {s} I={mi:.3g} {row_key['estimator']}/{row_key['input']}"
-                                f"/{row_key['compressor']}", refresh=True)
-            comp_name = row_key["compressor"] if row_key["input"] == "compressed" else "none"
-            if (d, s, comp_name) not in trained:
-                trained[(d, s, comp_name)] = train_compressor(
-                    comp_name, d, s, seed=settings.seed, train_size=settings.train_size,
-                    val_size=settings.val_size, noise_std=settings.noise_std, device=settings.device,
-                    threads=settings.threads, ae_options=settings.ae_options, cache_dir=out / "compressors")
-            if pair_cache.get("key") != (d, s, mi):
-                pair_cache = _sample_pair(settings, d, s, mi)
-            try:
-                row = _run_cell(row_key, pair_cache, trained[(d, s, comp_name)], settings)
-            except ValueError as exc:
-                cell = ", ".join(f"{k}={v}" for k, v in row_key.items())
-                raise ValueError(f"Algorithm 1 cell ({cell}) failed: {exc}") from exc
-            append_row(path, row)
-            bar.update(1)
-    finally:
-        bar.close()
+    with FolderLock(out, "ibcore synthetic"):
+        _check_run_fields(out / (Path(filename).stem + ".settings.json"), settings)
+        done = {cell_key(r) for r in prepare_table(path)}
+        cells = list({cell_key(k): k for k in plan_cells(settings)}.values())  # a grid may repeat a value
+        pending = [k for k in cells if cell_key(k) not in done]
+        bar = tqdm(total=len(cells), initial=len(cells) - len(pending), desc="Algorithm 1", unit="cell",
+                   disable=not progress, dynamic_ncols=True)
+        try:
+            if scheduler is None:
+                _run_here(pending, settings, out, path, bar)
+            elif pending:
+                _run_on_cluster(pending, settings, out, path, bar, scheduler, retries, progress)
+        finally:
+            bar.close()
     return read_results(path)
+
+
+def _compressor_of(key) -> str:
+    return key["compressor"] if key["input"] == "compressed" else "none"
+
+
+def _run_here(pending, settings, out, path, bar) -> None:
+    """The cells one after another in this process (each compressor trained once, each MI value's
+    images sampled once: the cells of one value are consecutive)."""
+    handles: dict = {}
+    pair = None
+    for key in pending:
+        d, s, mi = key["dataset"], key["size"], key["true_mi"]
+        bar.set_postfix_str(f"{d} {s} I={mi:.3g} {key['estimator']}/{key['input']}/{key['compressor']}",
+                            refresh=True)
+        comp = (d, s, _compressor_of(key))
+        if comp not in handles:
+            handles[comp] = _train_task(settings, *comp, str(out / "compressors"))
+        if pair is None or pair["key"] != (d, s, mi):
+            pair = _pair_task(settings, d, s, mi)
+        append_row(path, _cell_task(settings, key, pair, handles[comp]))
+        bar.update(1)
+
+
+def _run_on_cluster(pending, settings, out, path, bar, scheduler, retries, progress) -> None:
+    """The same tasks on Dask: the cells depend on their images' and compressor's futures."""
+    cache_dir = str(out / "compressors")
+    with dask_client(scheduler, retries=retries, progress=progress, what="Algorithm 1") as client:
+        trained, pairs, cells = {}, {}, {}
+        for key in pending:
+            d, s, mi = key["dataset"], key["size"], key["true_mi"]
+            comp = (d, s, _compressor_of(key))
+            if comp[2] == "none":
+                trained[comp] = None
+            elif comp not in trained:
+                trained[comp] = submit(client, _train_task, settings, *comp, cache_dir, name="a1-train")
+            if (d, s, mi) not in pairs:
+                pairs[(d, s, mi)] = submit(client, _pair_task, settings, d, s, mi, name="a1-pair")
+            cells[submit(client, _cell_task, settings, key, pairs[(d, s, mi)], trained[comp], name="a1-cell")] = key
+        # the cells keep their inputs alive on the cluster; once the last one is done they are freed
+        trained.clear()
+        pairs.clear()
+        for _, row in as_finished(cells, bar=bar):
+            append_row(path, row)
+
+
+@contextlib.contextmanager
+def _task_threads(threads):
+    """torch and BLAS (OpenMP) threads of one task: the same wherever it runs, so are its numbers."""
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    if threads is None:
+        yield
+        return
+    with limit_threads(threads), threadpool_limits(limits=threads):
+        yield
+
+
+def _train_task(settings: SweepSettings, dataset: str, size: int, name: str, cache_dir):
+    """Train (or load) one compressor: the path of an autoencoder's cache file, a fitted PCA, or
+    ``None`` for ``"none"`` (what :func:`_cell_task` takes)."""
+    with _task_threads(settings.threads):
+        comp, path = _fit_or_load(name, dataset, size, seed=settings.seed, train_size=settings.train_size,
+                                  val_size=settings.val_size, noise_std=settings.noise_std, device=settings.device,
+                                  threads=settings.threads, ae_options=settings.ae_options, cache_dir=cache_dir)
+    return str(path) if path is not None else comp
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, device: str, mtime_ns: int):
+    return load_compressor(path, device=device)
+
+
+def _compressor(handle, device):
+    if isinstance(handle, str):  # an autoencoder's file: loaded once per process
+        return _load_cached(handle, device, os.stat(handle).st_mtime_ns)
+    return handle
+
+
+def _pair_task(settings: SweepSettings, dataset: str, size: int, mi: float) -> dict:
+    with _task_threads(settings.threads):
+        return _sample_pair(settings, dataset, size, mi)
+
+
+def _cell_task(settings: SweepSettings, key: dict, pair: dict, handle) -> dict:
+    """One row of the table: a pure function of the settings, the cell, its images and compressor."""
+    with _task_threads(settings.threads):
+        try:
+            return _run_cell(key, pair, _compressor(handle, settings.device), settings)
+        except ValueError as exc:
+            cell = ", ".join(f"{k}={v}" for k, v in key.items())
+            raise ValueError(f"Algorithm 1 cell ({cell}) failed: {exc}") from exc
 
 
 def _sample_pair(settings: SweepSettings, dataset: str, size: int, mi: float) -> dict:
@@ -277,7 +384,7 @@ def _sample_pair(settings: SweepSettings, dataset: str, size: int, mi: float) ->
 
 def _run_cell(key, cache, compressor, settings: SweepSettings):
     estimator_options, mine_options = settings.estimator_options, settings.mine_options
-    device, threads, noise_std = settings.device, settings.threads, settings.noise_std
+    device, noise_std = settings.device, settings.noise_std
     est, inp = key["estimator"], key["input"]
     opts = dict(estimator_options.get(est, {}))
     if est == "mine":
@@ -298,11 +405,10 @@ def _run_cell(key, cache, compressor, settings: SweepSettings):
     noise_var = noise_std ** 2 if (noise_std > 0 and isinstance(compressor, PCACompressor)
                                    and inp == "compressed") else None
     t0 = time.perf_counter()
-    # torch runs the critics and the autoencoders' encoders: small nets, fastest on few threads
-    torch_work = est == "mine" or (comp is not None and not isinstance(comp, PCACompressor))
-    with limit_threads(threads if torch_work else None):
-        res = lossy_mutual_information(x, y, est, compressor_x=comp, compressor_y=comp,
-                                       noise_var_x=noise_var, noise_var_y=noise_var, **opts)
+    # the caller (_cell_task) limits the threads: small nets, fastest on few; and the same
+    # number wherever the cell runs
+    res = lossy_mutual_information(x, y, est, compressor_x=comp, compressor_y=comp,
+                                   noise_var_x=noise_var, noise_var_y=noise_var, **opts)
     seconds = time.perf_counter() - t0
     lo, hi = res.ci(0.95)
     if res.reconstruction_error_x is not None:

@@ -150,8 +150,10 @@ class SweepSettings(Settings):
     device : {"auto", "cpu", "cuda"}
         Where the networks train (may change between runs into one directory).
     threads : int or None
-        torch CPU threads while training autoencoders and MINE critics (1 is fastest for these
-        small nets on a shared CPU); None leaves torch's setting.
+        torch and BLAS CPU threads of every task of the sweep (training a compressor, sampling,
+        estimating a cell), in this process or on a Dask worker: the same number everywhere
+        gives the same numbers everywhere. 1 is fastest for the small nets on a shared CPU and
+        lets a cluster run one task per core; None leaves each process's settings.
     """
 
     datasets: tuple = ("gaussians",)
