@@ -76,6 +76,7 @@ def _choices(allowed, what):
 
 @subcommand("synthetic", "Algorithm 1: estimators vs the true MI on synthetic images (figures 3 and 4)")
 def _build_synthetic(p: argparse.ArgumentParser):
+    from .executor import SCHEDULER_HELP
     from .synthetic import COMPRESSORS, DATASETS, ESTIMATORS, INPUTS
 
     p.add_argument("--dataset", type=_choices(tuple(DATASETS), "dataset"), default=["gaussians"],
@@ -104,7 +105,8 @@ def _build_synthetic(p: argparse.ArgumentParser):
                    help="std of Gaussian noise added to the images (default 0; >0 gives PCA bounds)")
     p.add_argument("--no-latent", action="store_true", help="skip the estimates on the latent parameters")
     p.add_argument("--threads", type=_positive_int, default=1,
-                   help="torch CPU threads while training networks (default 1)")
+                   help="torch and BLAS CPU threads of each cell, wherever it runs (default 1)")
+    p.add_argument("--scheduler", default=None, help=SCHEDULER_HELP)
     p.add_argument("--no-figure", action="store_true", help="do not draw the PNG figure")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return _run_synthetic
@@ -113,6 +115,7 @@ def _build_synthetic(p: argparse.ArgumentParser):
 def _run_synthetic(args) -> int:
     from pathlib import Path
 
+    from .executor import parse_scheduler
     from .synthetic import SweepSettings, plot_estimates, run_algorithm1
 
     ae = {}
@@ -126,7 +129,7 @@ def _run_synthetic(args) -> int:
         grid=args.grid, n=args.n, seed=args.seed, latent=not args.no_latent, mine_inputs=args.mine_inputs,
         train_size=args.train_size, val_size=args.val_size, noise_std=args.noise_std, ae_options=ae,
         mine_options=mine, device=args.device, threads=args.threads)
-    rows = run_algorithm1(args.out, settings, progress=not args.quiet)
+    rows = run_algorithm1(args.out, settings, progress=not args.quiet, scheduler=parse_scheduler(args.scheduler))
     out = Path(args.out)
     print(f"{len(rows)} rows in {out / 'results.csv'}")
     if not args.no_figure:
@@ -147,10 +150,115 @@ def _run_synthetic(args) -> int:
 
 @subcommand("plane", "information planes of the paper's MNIST classifier during training (Algorithm 2)")
 def _plane(parser: argparse.ArgumentParser):
-    from .plane.experiment import add_plane_arguments, run_plane_command
+    from .plane.experiment import add_plane_arguments
+    from .plane.seeds import add_seed_arguments, run_plane_cli
 
     add_plane_arguments(parser)
-    return run_plane_command
+    add_seed_arguments(parser)  # --seeds, --scheduler
+    return run_plane_cli
+
+
+@subcommand("mi", "mutual information between two arrays in files (.npy, .npz, .csv), auto by default")
+def _build_mi(p: argparse.ArgumentParser):
+    p.add_argument("x", help="samples of X: .npy, .npz (one array, or --x-key) or .csv (rows = samples)")
+    p.add_argument("y", help="samples of Y (same formats and number of rows), or labels with --y-labels")
+    p.add_argument("--y-labels", action="store_true", help="read Y as discrete labels (one label per row)")
+    p.add_argument("--method", default="auto",
+                   help="auto (default), flow, wkl, kl, ksg, kde-ml, kde-lse or mine")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of auto / flow / mine (default 0)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level of the interval (default 0.95)")
+    p.add_argument("--x-key", default=None, help="array name inside an .npz file of X")
+    p.add_argument("--y-key", default=None, help="array name inside an .npz file of Y")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    return _run_mi
+
+
+def _load_array(path: str, key: str | None, name: str):
+    """An array from .npy / .npz / .csv with one-line errors."""
+    from pathlib import Path
+
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{name}: no file {path}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as data:
+                keys = list(data.keys())
+                if key is None:
+                    if len(keys) != 1:
+                        raise ValueError(f"{name}: {path} holds {len(keys)} arrays {keys}; choose one with --{name}-key")
+                    key = keys[0]
+                if key not in keys:
+                    raise ValueError(f"{name}: {path} has no array {key!r}; it has {keys}")
+                return data[key]
+        if suffix in (".csv", ".txt"):
+            with p.open() as fh:
+                first = fh.readline().strip().split(",")
+            try:
+                [float(v) for v in first]
+                header = 0
+            except ValueError:
+                header = 1  # a header row of column names
+            arr = np.loadtxt(p, delimiter=",", dtype=float, skiprows=header, ndmin=1)
+            if arr.size == 0:
+                raise ValueError(f"{name}: {path} holds no numbers")
+            return arr
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{name}: cannot read {path} ({exc})") from None
+    except ValueError as exc:
+        if str(exc).startswith(f"{name}:"):
+            raise
+        raise ValueError(f"{name}: cannot read {path} ({exc})") from None
+    raise ValueError(f"{name}: unsupported file type {suffix!r} of {path}; use .npy, .npz or .csv")
+
+
+def _run_mi(args) -> int:
+    import json
+
+    import numpy as np
+
+    from . import mutual_information
+
+    x = _load_array(args.x, args.x_key, "x")
+    y = _load_array(args.y, args.y_key, "y")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} rows but y has {len(y)}: the samples must be paired row by row")
+    if args.y_labels:
+        y = np.asarray(y)
+        if y.ndim > 1 and y.shape[1] == 1:
+            y = y[:, 0]
+        if np.issubdtype(y.dtype, np.floating):
+            if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+                raise ValueError("--y-labels needs integer labels in y")
+            y = y.astype(np.int64)
+    options = {"discrete_y": True} if args.y_labels else {}
+    if args.method in ("auto", "flow", "mine"):
+        options["seed"] = args.seed
+    est = mutual_information(x, y, args.method, **options)
+    lo, hi = est.ci(args.level)
+    details = getattr(est, "details", {"method": args.method})
+    out = {"mi": est.value, "std": est.std, "ci": [lo, hi], "level": args.level, "unit": "nats",
+           "method": details.get("method", args.method), "unstable": bool(getattr(est, "unstable", False)),
+           "details": details, "n": int(len(x))}
+    if args.json:
+        print(json.dumps(out, default=float))
+        return 0
+    print(f"I(X;Y) = {est.value:.4f} nats (std {est.std:.4f}; {100 * args.level:g} % interval [{lo:.4f}, {hi:.4f}]; "
+          f"n = {len(x)})")
+    print(f"method: {out['method']}" + ("  [unstable: the bias diagnostic is large]" if out["unstable"] else ""))
+    for side in ("x", "y"):
+        rec = details.get(side)
+        if isinstance(rec, dict):
+            shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in rec.items())
+            print(f"{side}: {shown}")
+    if "bias" in details:
+        print(f"bias diagnostic: {details['bias']:.4f} nats")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,13 +5,14 @@ set, the tracker compresses and estimates per epoch, :class:`PlaneRun` streams a
 directory, and phase detection and plots read the planes. ``experiment`` holds the paper's MNIST run.
 """
 from .classifier import ANALYSED_LAYERS, MNISTClassifier, evaluate, train_epoch
-from .data import MNISTData, load_mnist
+from .data import MNISTData, load_fashion_mnist, load_mnist
 from .experiment import PlaneSettings, run_mnist_plane
 from .noise import GaussianNoise, make_stochastic, noise_entropy, noise_modules, noise_seed
 from .phases import Segment, detect_phases, smooth, steepest_loss_drop
 from .plots import plot_information_planes, plot_mi_over_epochs, plot_training_curves
 from .recording import Collected, LayerRecorder, collect
 from .run import METRIC_COLUMNS, PLANE_COLUMNS, PlaneResults, PlaneRun, read_results
+from .seeds import SeedResults, aggregate_seeds, parse_seeds, phase_frequencies, plot_seed_planes, run_plane_seeds
 from .tracker import InformationPlaneTracker, LayerPoint
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "LayerRecorder", "Collected", "collect", "InformationPlaneTracker", "LayerPoint",
     "PlaneRun", "PlaneResults", "read_results", "PLANE_COLUMNS", "METRIC_COLUMNS",
     "PlaneSettings", "run_mnist_plane", "MNISTClassifier", "ANALYSED_LAYERS", "train_epoch", "evaluate",
-    "MNISTData", "load_mnist", "detect_phases", "steepest_loss_drop", "smooth", "Segment",
+    "MNISTData", "load_mnist", "load_fashion_mnist", "detect_phases", "steepest_loss_drop", "smooth", "Segment",
     "plot_information_planes", "plot_training_curves", "plot_mi_over_epochs",
+    "run_plane_seeds", "SeedResults", "parse_seeds", "aggregate_seeds", "phase_frequencies", "plot_seed_planes",
 ]

