@@ -124,14 +124,24 @@ def main(argv=None) -> int:
     cluster = run_algorithm1(cluster_dir, settings, progress=False, scheduler=args.workers)
     t_cluster = time.perf_counter() - t0
     print(f"- LocalCluster of {args.workers} workers: {t_cluster:.1f} s (cluster start-up and close included)")
-    same = _values(serial) == _values(cluster) and len(serial) == len(cluster)
+    a, b = _values(serial), _values(cluster)
+    same = a == b and len(serial) == len(cluster)
     print(f"- identical rows (all columns but seconds): {'yes' if same else 'NO'}; "
           f"load average after: {_load()}")
+    if not same:
+        from ibcore.synthetic import COLUMNS
+
+        names = [c for c in COLUMNS if c != "seconds"]
+        for key in sorted(set(a) | set(b), key=str)[:400]:
+            if a.get(key) != b.get(key):
+                diff = {n: (u, v) for n, u, v in zip(names, a.get(key, ()), b.get(key, ())) if u != v}
+                print(f"  differs: {key[2:6]} {diff or 'missing on one side'}")
+        print(f"  (both tables kept in {root})")
     ratio = t_serial / t_cluster
     target = 1.6 if args.workers == 2 else None
     verdict = "" if target is None else f" (target >= {target}: {'PASS' if ratio >= target else 'FAIL'})"
     print(f"RATIO serial / {args.workers} workers: {ratio:.2f}x{verdict}")
-    if args.out is None:
+    if args.out is None and same:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if same else 1
 
