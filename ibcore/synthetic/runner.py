@@ -335,6 +335,25 @@ def _task_threads(threads):
         yield
 
 
+def _contiguous(obj, depth: int = 2):
+    """``obj`` with every numpy array in it (attributes of its attributes, dict values, tuple
+    fields) C-contiguous: the form it has after a trip between Dask workers. BLAS products take
+    another path on strided arrays: scikit-learn's PCA keeps a strided ``components_``, and a
+    cell whose PCA had been sent to another worker differed from the serial run in the last bit."""
+    if isinstance(obj, np.ndarray):
+        return np.ascontiguousarray(obj)
+    if depth < 0:
+        return obj
+    if isinstance(obj, dict):
+        return {k: _contiguous(v, depth - 1) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a NamedTuple such as ImagePair
+        return type(obj)(*(_contiguous(v, depth - 1) for v in obj))
+    if hasattr(obj, "__dict__") and not isinstance(obj, type):
+        for name, value in vars(obj).items():
+            setattr(obj, name, _contiguous(value, depth - 1))
+    return obj
+
+
 def _train_task(settings: SweepSettings, dataset: str, size: int, name: str, cache_dir):
     """Train (or load) one compressor: the path of an autoencoder's cache file, a fitted PCA, or
     ``None`` for ``"none"`` (what :func:`_cell_task` takes)."""
@@ -342,7 +361,7 @@ def _train_task(settings: SweepSettings, dataset: str, size: int, name: str, cac
         comp, path = _fit_or_load(name, dataset, size, seed=settings.seed, train_size=settings.train_size,
                                   val_size=settings.val_size, noise_std=settings.noise_std, device=settings.device,
                                   threads=settings.threads, ae_options=settings.ae_options, cache_dir=cache_dir)
-    return str(path) if path is not None else comp
+    return str(path) if path is not None else _contiguous(comp)
 
 
 @functools.lru_cache(maxsize=16)
@@ -358,7 +377,7 @@ def _compressor(handle, device):
 
 def _pair_task(settings: SweepSettings, dataset: str, size: int, mi: float) -> dict:
     with _task_threads(settings.threads):
-        return _sample_pair(settings, dataset, size, mi)
+        return _contiguous(_sample_pair(settings, dataset, size, mi))
 
 
 def _cell_task(settings: SweepSettings, key: dict, pair: dict, handle) -> dict:

@@ -75,6 +75,33 @@ class KillOnce(WorkerPlugin):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def test_a_cell_gives_the_same_bits_after_its_inputs_travelled_between_workers():
+    """What Dask does to a cell's images and PCA when it sends them to another worker (serialize,
+    deserialize) must not change a bit of the row: scikit-learn keeps a strided ``components_``,
+    which a transfer makes contiguous and BLAS then sums in another order."""
+    from distributed.protocol import deserialize, serialize
+
+    import ibcore.synthetic.runner as a1
+    from ibcore.synthetic import SweepSettings, plan_cells
+
+    def travel(obj):
+        return deserialize(*serialize(obj, serializers=["dask", "pickle"]))
+
+    s = SweepSettings(datasets=["gaussians"], sizes=[16], estimators=["kl", "kde-ml"], compressors=["pca"],
+                      grid="0:6:3", n=500, train_size=2000, val_size=500)  # 2,500 x 256: a strided components_
+    pca = a1._train_task(s, "gaussians", 16, "pca", None)
+    # scikit-learn's randomized solver (its choice for 2,500 x 256) leaves components_ strided;
+    # the task hands it on C-contiguous, as it will be after any transfer
+    assert pca.pca_.components_.flags.c_contiguous
+    cells = [k for k in plan_cells(s) if k["input"] == "compressed"]
+    for key in cells:
+        pair = a1._pair_task(s, "gaussians", 16, key["true_mi"])
+        here, there = (a1._cell_task(s, key, p, c) for p, c in ((pair, pca), (travel(pair), travel(pca))))
+        here.pop("seconds"), there.pop("seconds")
+        assert here == there, key
+    assert len(cells) == 6
+
+
 @pytest.mark.slow  # a LocalCluster of its own: about 10-20 s on 2 cores
 def test_cli_scheduler_2_writes_the_same_rows_as_the_serial_run(tmp_path, serial, capsys):
     assert main([*CLI, "--out", str(tmp_path), "--scheduler", "2"]) == 0
