@@ -261,6 +261,53 @@ def _run_mi(args) -> int:
     return 0
 
 
+@subcommand("store", "run the book's experiments at the scale of a parameters file into results/<name>/ (resumable)")
+def _build_store(p: argparse.ArgumentParser):
+    from .executor import SCHEDULER_HELP
+    from .reproduce import PARTS
+
+    p.add_argument("--params", required=True, help="parameters file with synthetic and mnist sections, e.g. params/cpu.yaml")
+    p.add_argument("--part", type=_choices(PARTS, "part"), default=list(PARTS),
+                   help="comma-separated parts: synthetic, mnist (default both)")
+    p.add_argument("--out", default=None, help="stored-results folder (default results/<name of the parameters file>)")
+    p.add_argument("--seeds", default="0:3", help="seeds of the information-plane runs (default 0:3)")
+    p.add_argument("--scheduler", default=None, help=SCHEDULER_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return _run_store
+
+
+def _run_store(args) -> int:
+    from .executor import parse_scheduler
+    from .reproduce import store
+
+    out = store(args.params, args.part, out=args.out, seeds=args.seeds, scheduler=parse_scheduler(args.scheduler),
+                progress=not args.quiet)
+    print(f"[ibcore] stored results and provenance in {out}; check them with `ibcore audit {out}`")
+    return 0
+
+
+@subcommand("audit", "recompute a few stored numbers of results/<name>/ with this code; exit 1 when they differ")
+def _build_audit(p: argparse.ArgumentParser):
+    from .reproduce import TOLERANCE
+
+    p.add_argument("folders", nargs="+", help="stored-results folders (with provenance.json), e.g. results/cpu")
+    p.add_argument("--tolerance", type=float, default=TOLERANCE,
+                   help=f"largest allowed absolute difference, nats (default {TOLERANCE:g})")
+    return _run_audit
+
+
+def _run_audit(args) -> int:
+    from .reproduce import audit, format_checks
+
+    failed = 0
+    for folder in args.folders:
+        checks = audit(folder, tolerance=args.tolerance)
+        print(f"== {folder}")
+        print(format_checks(checks), flush=True)
+        failed += sum(not c.ok for c in checks)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
     from . import __version__

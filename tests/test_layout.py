@@ -22,6 +22,7 @@ ALLOWED = {
     "compression": {"ground", "estimators"},
     "synthetic": {"ground", "estimators", "compression"},
     "plane": {"ground", "estimators", "compression"},
+    "reproduce": {"ground", "estimators", "compression", "synthetic", "plane"},
 }
 TOP = {"__init__", "__main__", "cli"}
 MAX_LINES = 500

@@ -27,7 +27,7 @@ from .run import PlaneResults, PlaneRun
 from .settings import DATASETS, PlaneSettings
 from .tracker import COMPRESSORS, MI_MODES, InformationPlaneTracker, derived_seed
 
-__all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command"]
+__all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command", "remeasure"]
 
 
 def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -73,6 +73,8 @@ def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         "(default all), or the test part of the embedded split (default 1,000)")
     p.add_argument("--n-train", type=int, default=d.n_train, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of weights, shuffles, noise and estimates")
+    p.add_argument("--snapshots", type=int, nargs="*", default=list(d.snapshots), metavar="EPOCH",
+                   help="keep the model's weights after these epochs (what `ibcore audit` recomputes)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-figures", action="store_true", help="do not write the PNG figures")
     return p
@@ -129,21 +131,77 @@ def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/m
         x_codes = None
         if s.mi_mode == "joint":
             x_codes = _mnist_input_codes(out, x_train, x_test, s.x_ae_epochs, seed, dev, progress, data.description)
-        with torch.random.fork_rng(devices=[]):  # the tracker's probe pass must not move the training stream
-            tracker = InformationPlaneTracker(
-                model, list(s.layers), x_test, y_test, x_codes=x_codes, mi_mode=s.mi_mode,
-                noise_sigma=s.sigma if s.mi_mode == "noise" else None, compressor=s.compressor,
-                n_components=s.n_components, method=s.estimator, estimator_options=s.estimator_options, seed=seed)
+        tracker = _tracker(s, model, x_test, y_test, x_codes)
         run = PlaneRun(out, s, context=context, model=model, optimizer=optimizer, tracker=tracker,
                        train_epoch=lambda: train_epoch(model, optimizer, x_train, y_train, s.batch_size, shuffle),
                        evaluate=partial(evaluate, model, x_test, y_test),
-                       generators={"shuffle": shuffle}, eval_every=s.eval_every, progress=progress)
+                       generators={"shuffle": shuffle}, eval_every=s.eval_every, progress=progress,
+                       snapshots=s.snapshots)
         if run.epoch and progress:
             print(f"[ibcore] resuming {out} after epoch {run.epoch}")
         results = run.run(s.epochs)
     if figures and results.rows:
         _save_figures(results, out)
     return results
+
+
+def _tracker(s: PlaneSettings, model, x_test, y_test, x_codes) -> InformationPlaneTracker:
+    with torch.random.fork_rng(devices=[]):  # the tracker's probe pass must not move the training stream
+        return InformationPlaneTracker(
+            model, list(s.layers), x_test, y_test, x_codes=x_codes, mi_mode=s.mi_mode,
+            noise_sigma=s.sigma if s.mi_mode == "noise" else None, compressor=s.compressor,
+            n_components=s.n_components, method=s.estimator, estimator_options=s.estimator_options, seed=s.seed)
+
+
+def remeasure(out, epoch: int, *, data=None, threads: int = 1) -> list[dict]:
+    """Recompute the information-plane rows of one stored epoch of a run directory.
+
+    The model's weights after ``epoch`` come from the run's snapshot (``snapshots`` in its
+    settings), the input codes from its ``x_codes.npy``, the evaluation images from the data it
+    names (loaded again, offline); then the tracker measures that epoch as the run did. On the
+    same kind of CPU the rows equal the stored ones to the last bit; elsewhere they differ in
+    rounding only. This is what ``ibcore audit`` compares.
+
+    Parameters
+    ----------
+    out : path
+        A run directory of :func:`run_mnist_plane`.
+    epoch : int
+        An estimated epoch with a snapshot.
+    data : MNISTData, optional
+        The run's data, already loaded.
+    threads : int
+        torch and BLAS threads.
+
+    Returns
+    -------
+    list of dict
+        One row per layer with ``epoch``, ``layer`` and the estimate columns of
+        :data:`~ibcore.plane.PLANE_COLUMNS` (``ixl``, ``ixl_std``, ``ily``, ``ily_std``, ...), nats.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from .run import _read_settings, snapshot_path
+
+    out = Path(out)
+    stored = _read_settings(out / "settings.json")
+    s = PlaneSettings.from_dict(stored["settings"])
+    path = snapshot_path(out, epoch)
+    if not path.is_file():
+        raise ValueError(f"{out} keeps no model weights for epoch {epoch} (snapshots: {list(s.snapshots)}); "
+                         f"rerun with snapshots including {epoch}")
+    with limit_threads(threads), threadpool_limits(limits=threads):
+        if data is None:
+            data = load_mnist(s.source, s.data_dir, False, n_test=stored["context"]["n_eval"], seed=s.seed,
+                              verbose=False, dataset=s.dataset)
+        if data.description != stored["context"]["data"]:
+            raise ValueError(f"the data loaded now ({data.description}) is not the run's ({stored['context']['data']})")
+        _, _, x_test, y_test = data
+        model = MNISTClassifier(sigma=s.sigma, noise=s.noise)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        x_codes = np.load(out / "x_codes.npy") if s.mi_mode == "joint" else None
+        tracker = _tracker(s.replace(device="cpu"), model, x_test, y_test, x_codes)
+        return [{"epoch": int(epoch), **p.row(tracker.level)} for p in tracker.measure(epoch)]
 
 
 def _mnist_input_codes(out: Path, x_train, x_test, epochs, seed, dev, progress, description) -> np.ndarray:

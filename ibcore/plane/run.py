@@ -28,7 +28,7 @@ from ..validation import check_int
 from .noise import noise_seed
 from .tracker import InformationPlaneTracker, derived_seed
 
-__all__ = ["PlaneRun", "PlaneResults", "read_results", "PLANE_COLUMNS", "METRIC_COLUMNS", "TIME_COLUMNS"]
+__all__ = ["PlaneRun", "PlaneResults", "read_results", "snapshot_path", "PLANE_COLUMNS", "METRIC_COLUMNS", "TIME_COLUMNS"]
 
 #: columns of information_plane.csv (one row per estimated epoch and layer)
 PLANE_COLUMNS = (
@@ -117,6 +117,11 @@ class PlaneResults:
 
     def metric_columns(self) -> dict:
         return {c: np.array([r[c] for r in self.metrics], dtype=float) for c in METRIC_COLUMNS}
+
+
+def snapshot_path(out_dir, epoch: int) -> Path:
+    """The file of the model weights kept after ``epoch`` in a run directory."""
+    return Path(out_dir) / "snapshots" / f"model-epoch-{int(epoch)}.pt"
 
 
 def read_results(out_dir) -> PlaneResults:
@@ -235,12 +240,16 @@ class PlaneRun:
         Estimate after epochs ``k, 2k, ...``; the metrics are logged every epoch.
     progress : bool, default True
         tqdm bar with epoch, loss, accuracy and ETA.
+    snapshots : sequence of int, optional
+        Epochs after which the model's weights are also kept, in ``snapshots/model-epoch-<e>.pt``
+        (:meth:`snapshot_path`): what an audit needs to recompute those epochs' estimates
+        (:func:`ibcore.plane.remeasure`). The checkpoint itself keeps only the last epoch.
     """
 
     def __init__(self, out_dir, settings, *, model: nn.Module, optimizer, tracker: InformationPlaneTracker,
                  train_epoch: Callable[[], float], evaluate: Callable[[], dict] | None = None,
                  generators: dict | None = None, eval_every: int = 1, progress: bool = True,
-                 context: dict | None = None):
+                 context: dict | None = None, snapshots=()):
         self.out = Path(out_dir)
         self.settings = settings if isinstance(settings, Settings) else _jsonable(settings)
         self.context = _jsonable(context or {})
@@ -252,6 +261,7 @@ class PlaneRun:
                 raise TypeError(f"generators[{k!r}] must be a torch.Generator")
         self.eval_every = check_int(eval_every, "eval_every", 1)
         self.progress = bool(progress)
+        self.snapshots = {check_int(e, "snapshot epoch", 1) for e in snapshots}
         self.rows: list[dict] = []
         self.metrics: list[dict] = []
         self.epoch = 0
@@ -268,6 +278,10 @@ class PlaneRun:
     @property
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
+
+    def snapshot_path(self, epoch: int) -> Path:
+        """Where the model's weights after ``epoch`` are kept (when ``epoch`` is in ``snapshots``)."""
+        return snapshot_path(self.out, epoch)
 
     def _open(self) -> None:
         if _init_run_dir(self.out, self.settings, self.context) and self.checkpoint_path.exists():
@@ -365,6 +379,11 @@ class PlaneRun:
         self.epoch = epoch
         _write_csv(self.out / "information_plane.csv", PLANE_COLUMNS, self.rows)
         _write_csv(self.out / "metrics.csv", METRIC_COLUMNS, self.metrics)
+        if epoch in self.snapshots:
+            path = self.snapshot_path(epoch)
+            path.parent.mkdir(exist_ok=True)
+            torch.save(self.model.state_dict(), path.with_suffix(".tmp"))
+            os.replace(path.with_suffix(".tmp"), path)
         self._checkpoint()
         bar.update(1)
         acc = m.get("accuracy", math.nan)

@@ -83,6 +83,9 @@ class PlaneSettings(Settings):
         Folder with torchvision's files, or with the four IDX files (``source="idx"``).
     download : bool
         Let torchvision download MNIST.
+    snapshots : sequence of int
+        Epochs after which the model's weights are kept in the run directory (for an audit that
+        recomputes those epochs, :func:`~ibcore.plane.remeasure`); may change between runs.
     """
 
     dataset: str = "mnist"
@@ -107,6 +110,7 @@ class PlaneSettings(Settings):
     threads: int = dataclasses.field(default=1, metadata=RESUMABLE)
     data_dir: str | None = dataclasses.field(default=None, metadata=RESUMABLE)
     download: bool = dataclasses.field(default=False, metadata=RESUMABLE)
+    snapshots: tuple = dataclasses.field(default=(), metadata=RESUMABLE)
 
     def _validate(self) -> None:
         for name, allowed in (("dataset", DATASETS), ("source", SOURCES), ("noise", NOISE_MODES),
@@ -139,6 +143,8 @@ class PlaneSettings(Settings):
         if not isinstance(self.device, str):
             raise TypeError(f"device must be a string ('auto', 'cpu', 'cuda'), got {self.device!r}")
         self._set("download", bool(self.download))
+        snaps = [self.snapshots] if isinstance(self.snapshots, numbers.Integral) else list(self.snapshots)
+        self._set("snapshots", tuple(sorted({check_int(e, "snapshot epoch", 1) for e in snaps})))
         if self.data_dir is not None:
             self._set("data_dir", str(self.data_dir))
 

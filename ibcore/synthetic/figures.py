@@ -1,0 +1,75 @@
+"""The sweeps behind figures 3 and 4: every estimator at its own scale, on one dataset.
+
+The kNN estimators are cheap; KDE costs ``O(n^2)`` per estimate and MINE trains a critic per
+cell, so a figure runs them on fewer, smaller cells. :func:`run_figure_sweep` runs the
+Algorithm 1 cells of one dataset with a sample size and MI grid per estimator, on autoencoder
+codes and (for ``pca_estimators``) on PCA codes too, all into one resumable output folder, and
+returns exactly the rows of those cells. The Synthetic chapter and the stored results of
+``results/`` (:mod:`ibcore.reproduce`) both call it, so a stored figure is the chapter's figure at
+another scale.
+"""
+from __future__ import annotations
+
+from .runner import run_algorithm1
+from .settings import ESTIMATORS, SweepSettings, check_names, parse_grid
+
+__all__ = ["figure_scales", "run_figure_sweep"]
+
+
+def figure_scales(estimators, pca_estimators=(), *, n: int, grid, kde_n: int | None = None, kde_grid=None,
+                  mine_n: int | None = None, mine_grid=None) -> dict:
+    """``{estimator: (n, grid)}``: ``n``/``grid`` for the kNN estimators, ``kde_*`` for kde-ml and
+    kde-lse, ``mine_*`` for MINE (each defaulting to ``n``/``grid``)."""
+    names = check_names(list(estimators) + list(pca_estimators), ESTIMATORS, "estimator")
+    scale = {e: (n, grid) for e in names}
+    for e in ("kde-ml", "kde-lse"):
+        if e in scale:
+            scale[e] = (kde_n or n, kde_grid or grid)
+    if "mine" in scale:
+        scale["mine"] = (mine_n or n, mine_grid or grid)
+    return scale
+
+
+def run_figure_sweep(out, common: SweepSettings, dataset: str, *, estimators, pca_estimators=(),
+                     scale: dict | None = None, progress: bool = False, scheduler=None) -> list[dict]:
+    """Algorithm 1 on one dataset, each estimator at the sample size and grid of ``scale``.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (one resumable table for every scale; see :func:`run_algorithm1`).
+    common : SweepSettings
+        The options every cell shares (sizes, seed, compressor training, autoencoder and MINE
+        options, device); its ``datasets``, ``estimators``, ``compressors``, ``n`` and ``grid``
+        are replaced per group of cells.
+    dataset : str
+    estimators : sequence of str
+        Run on autoencoder codes (and MINE on its own inputs).
+    pca_estimators : sequence of str
+        Also run on PCA codes.
+    scale : dict, optional
+        ``{estimator: (n, grid)}`` (:func:`figure_scales`); default ``common.n`` and ``common.grid``.
+    progress, scheduler
+        As in :func:`run_algorithm1`.
+
+    Returns
+    -------
+    list of dict
+        The rows of these cells only (the folder may hold other sweeps too).
+    """
+    scale = dict(scale or {})
+    for e in list(estimators) + list(pca_estimators):
+        scale.setdefault(e, (common.n, common.grid))
+    rows = []
+    for compressor, names in (("ae", list(estimators)), ("pca", list(pca_estimators))):
+        groups: dict = {}
+        for e in names:
+            cells_n, cells_grid = scale[e]
+            groups.setdefault((cells_n, tuple(parse_grid(cells_grid))), []).append(e)
+        for (cells_n, cells_grid), group in groups.items():
+            rows = run_algorithm1(out, common.replace(datasets=[dataset], estimators=group, compressors=[compressor],
+                                                      n=cells_n, grid=list(cells_grid)),
+                                  progress=progress, scheduler=scheduler)
+    wanted = {e: (cn, {round(float(g), 9) for g in parse_grid(cg)}) for e, (cn, cg) in scale.items()}
+    return [r for r in rows if r["dataset"] == dataset and r["estimator"] in wanted
+            and r["n"] == wanted[r["estimator"]][0] and round(r["true_mi"], 9) in wanted[r["estimator"]][1]]
