@@ -151,6 +151,7 @@ def store(params_file, parts=PARTS, *, out=None, seeds="0:3", scheduler=None, pr
         if before and before.get("params_hash") != params_hash(section):
             raise ValueError(f"{out / part} was made with other {part} parameters than {params_file} holds now; "
                              "delete that folder to remake it")
+        code = code_state()  # the code that runs, before anything can change it
         t0 = time.perf_counter()
         if part == "synthetic":
             made = _store_synthetic(section, out / part, scheduler, progress)
@@ -161,7 +162,7 @@ def store(params_file, parts=PARTS, *, out=None, seeds="0:3", scheduler=None, pr
         seconds = time.perf_counter() - t0
         from ..device import resolve_device
 
-        entry = {"section": section, "params_hash": params_hash(section), **made, **code_state(),
+        entry = {"section": section, "params_hash": params_hash(section), **made, **code,
                  **environment(resolve_device(device).type),
                  "seconds": round(before.get("seconds", 0.0) + seconds, 1),
                  "invocations": before.get("invocations", 0) + 1}
