@@ -1,4 +1,4 @@
-"""Nox sessions for ibcore: ``nox -s tests`` and ``nox -s book``.
+"""Nox sessions for ibcore: ``nox -s tests``, ``nox -s book`` and ``nox -s audit``.
 
 Both sessions share ONE virtual environment (torch alone is about 6 GB, so one venv per
 session would double the disk use and the cold set-up time). The sessions therefore use
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent
 EXTRAS = "test,book,data,pins"
 STAMP_NAME = ".ibcore-env-stamp"
 
-nox.options.sessions = ["tests", "book"]
+nox.options.sessions = ["tests", "book", "audit"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -109,6 +109,22 @@ def book(session: nox.Session) -> None:
     ensure_fashion_mnist(session)
     session.run(str(python), str(ROOT / "book" / "_build_book.py"), *session.posargs,
                 external=True, env=common_env())
+
+
+@nox.session(venv_backend="none")
+def audit(session: nox.Session) -> None:
+    """Recompute a few numbers of every stored-results folder ``results/*/`` with this code
+    (``ibcore audit``); fails when one differs from the stored value beyond the tolerance.
+
+    The stored information-plane runs evaluate on Debian's Fashion-MNIST, so it is installed
+    first when missing (as for the book). Arguments after ``--`` replace the folders.
+    """
+    python = ensure_env(session)
+    ensure_fashion_mnist(session)
+    folders = session.posargs or sorted(str(p.parent) for p in (ROOT / "results").glob("*/provenance.json"))
+    if not folders:
+        session.error("no stored results under results/ (make them with `ibcore store`)")
+    session.run(str(python), "-m", "ibcore", "audit", *folders, external=True, env=common_env())
 
 
 # where Debian's package puts the files (ibcore.plane.data.FASHION_MNIST_DIR)

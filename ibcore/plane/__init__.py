@@ -12,7 +12,8 @@ from .phases import Segment, detect_phases, smooth, steepest_loss_drop
 from .plots import plot_information_planes, plot_mi_over_epochs, plot_training_curves
 from .recording import Collected, LayerRecorder, collect
 from .run import METRIC_COLUMNS, PLANE_COLUMNS, PlaneResults, PlaneRun, read_results
-from .seeds import SeedResults, aggregate_seeds, parse_seeds, phase_frequencies, plot_seed_planes, run_plane_seeds
+from .seeds import (SeedResults, aggregate_seeds, parse_seeds, phase_frequencies, plot_seed_planes,
+                    read_seed_results, run_plane_seeds)
 from .tracker import InformationPlaneTracker, LayerPoint
 
 __all__ = [
@@ -22,5 +23,5 @@ __all__ = [
     "PlaneSettings", "run_mnist_plane", "remeasure", "MNISTClassifier", "ANALYSED_LAYERS", "train_epoch", "evaluate",
     "MNISTData", "load_mnist", "load_fashion_mnist", "detect_phases", "steepest_loss_drop", "smooth", "Segment",
     "plot_information_planes", "plot_training_curves", "plot_mi_over_epochs",
-    "run_plane_seeds", "SeedResults", "parse_seeds", "aggregate_seeds", "phase_frequencies", "plot_seed_planes",
+    "run_plane_seeds", "read_seed_results", "SeedResults", "parse_seeds", "aggregate_seeds", "phase_frequencies", "plot_seed_planes",
 ]

@@ -38,7 +38,7 @@ from .phases import PHASE_KINDS, detect_phases
 from .run import PlaneResults, _write_csv
 from .settings import PlaneSettings
 
-__all__ = ["run_plane_seeds", "parse_seeds", "aggregate_seeds", "phase_frequencies", "plot_seed_planes",
+__all__ = ["run_plane_seeds", "read_seed_results", "parse_seeds", "aggregate_seeds", "phase_frequencies", "plot_seed_planes",
            "SeedResults", "AGGREGATE_COLUMNS", "PHASE_COLUMNS", "SEGMENT_COLUMNS", "add_seed_arguments",
            "run_plane_cli"]
 
@@ -297,6 +297,20 @@ def run_plane_seeds(settings: PlaneSettings | dict | None = None, *, seeds, out=
         if figures and aggregate:
             _save(plot_seed_planes(results), out / "aggregate.png")
     return results
+
+
+def read_seed_results(out) -> SeedResults:
+    """The :class:`SeedResults` of a finished :func:`run_plane_seeds` folder: every ``seed-<k>/``
+    run, with the aggregate and the phases recomputed from their tables (as the run wrote them)."""
+    from .run import read_results
+
+    out = Path(out)
+    dirs = sorted((p for p in out.glob("seed-*") if p.is_dir() and p.name[5:].isdigit()), key=lambda p: int(p.name[5:]))
+    if not dirs:
+        raise ValueError(f"{out} holds no seed-<k> run directories of `ibcore plane --seeds`")
+    runs = {int(p.name[5:]): read_results(p) for p in dirs}
+    phases, segments = phase_frequencies(runs)
+    return SeedResults(list(runs), runs, aggregate_seeds(runs), phases, segments, out)
 
 
 def _save(fig, path: Path) -> None:

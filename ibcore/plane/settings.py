@@ -2,8 +2,8 @@
 
 The command ``ibcore plane`` builds it from its arguments, the MNIST chapter from its parameters
 cell, and the run directory stores it in ``settings.json``. A directory refuses to resume a run
-whose result fields differ (every field but ``epochs``, ``threads``, ``data_dir`` and
-``download``, which may change between runs).
+whose result fields differ (every field but ``epochs``, ``threads``, ``data_dir``, ``download``
+and ``snapshots``, which may change between runs).
 """
 from __future__ import annotations
 

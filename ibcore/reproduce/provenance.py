@@ -73,10 +73,8 @@ def _cpu_model() -> str:
 
 def environment(device: str) -> dict:
     """Package versions, Python, platform, CPU and the device the work ran on."""
-    import ibcore
-
-    versions = {"python": platform.python_version(), "ibcore": ibcore.__version__}
-    for name in _PACKAGES:
+    versions = {"python": platform.python_version()}
+    for name in ("ibcore", *_PACKAGES):
         try:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:

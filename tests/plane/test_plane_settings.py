@@ -43,7 +43,14 @@ def test_bad_fields(change, exc, match):
 
 def test_resumable_fields():
     assert set(PlaneSettings.result_fields()) == {f for f in PlaneSettings().to_dict()} - {
-        "epochs", "threads", "data_dir", "download"}
+        "epochs", "threads", "data_dir", "download", "snapshots"}
+
+
+def test_snapshots_are_sorted_unique_positive_epochs():
+    assert PlaneSettings(snapshots=[5, 1, 5]).snapshots == (1, 5)
+    assert PlaneSettings(snapshots=3).snapshots == (3,)
+    with pytest.raises(ValueError, match="snapshot epoch"):
+        PlaneSettings(snapshots=[0])
 
 
 def test_run_directory_stores_the_resolved_settings(tmp_path, small_mnist):
