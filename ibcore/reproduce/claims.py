@@ -20,10 +20,11 @@ of Gaussian bumps and rectangles):
   estimator run on both.
 
 Information plane (Algorithm 2; ``{seed: PlaneResults}``), phases from
-:func:`ibcore.plane.phase_frequencies` (significant at 95 %):
+:func:`ibcore.plane.phase_frequencies` (significant at 95 %), leaving out the estimates the
+tracker flagged as manifold-valued (they diverge, so they are not results):
 
 * ``fitting`` / ``compression``: a significant fitting phase (a compression phase after a fitting
-  one) in more than half of the seeds, for at least half of the layers;
+  one) in more than half of the usable seeds, for at least half of the usable layers;
 * ``alternations``: at least two changes between fitting and compression (fitting, compression,
   fitting or longer) in more than half of the (seed, layer) pairs;
 * ``first-compression-at-loss-drop``: the first compression phase overlaps the interval of the
@@ -169,26 +170,36 @@ def synthetic_evidence(rows) -> dict:
             "ae-beats-pca": _pca(rows)}
 
 
-def _majority(per_layer: dict, n_seeds: int) -> tuple[str, bool]:
-    text = ", ".join(f"{layer} {k}/{n_seeds}" for layer, k in per_layer.items())
-    layers = sum(k > n_seeds / 2 for k in per_layer.values())
-    return text, layers >= len(per_layer) / 2
+def _majority(per_layer: dict, usable: dict) -> tuple[str, bool]:
+    text = ", ".join(f"{layer} {k}/{usable[layer]}" for layer, k in per_layer.items() if usable[layer])
+    counted = [la for la in per_layer if usable[la]]
+    layers = sum(per_layer[la] > usable[la] / 2 for la in counted)
+    return text, bool(counted) and layers >= len(counted) / 2
+
+
+def _flagged(res, layer: str, what: str) -> bool:
+    return any(r["layer"] == layer and what in str(r.get("manifold") or "").split("+") for r in res.rows)
 
 
 def plane_evidence(runs: dict) -> dict:
-    """``{claim id: Evidence}`` for the six information-plane claims from ``{seed: PlaneResults}``."""
+    """``{claim id: Evidence}`` for the six information-plane claims from ``{seed: PlaneResults}``.
+
+    Estimates the tracker flagged as lying on a lower-dimensional set (its ``manifold`` column:
+    the entropy-based estimate diverges there, see :class:`ibcore.ManifoldWarning`) are not
+    results: a (seed, layer) series with a flagged ``I(X;L)`` is left out of the phase rules and a
+    flagged ``I(L;Y)`` out of the two ``I(L;Y)`` rules; the texts say how many.
+    """
     from ..plane import phase_frequencies, steepest_loss_drop
 
     if not runs:
         return {c[0]: Evidence("not run", None) for c in CLAIMS if c[0] not in _SYNTHETIC}
-    n = len(runs)
     _, segments = phase_frequencies(runs)
     by = defaultdict(list)
     for s in segments:
         by[(s["seed"], s["layer"])].append(s)
     layers = list(next(iter(runs.values())).layers)
-    fit, comp = {la: 0 for la in layers}, {la: 0 for la in layers}
-    alt = overlap = with_comp = pairs = 0
+    fit, comp, usable = ({la: 0 for la in layers} for _ in range(3))
+    alt = overlap = with_comp = pairs = skipped = 0
     for seed, res in runs.items():
         m = res.metric_columns()
         try:
@@ -196,8 +207,12 @@ def plane_evidence(runs: dict) -> dict:
         except ValueError:
             a = b = math.nan
         for layer in layers:
+            if _flagged(res, layer, "ixl"):
+                skipped += 1
+                continue
             segs = by.get((seed, layer), [])
             pairs += 1
+            usable[layer] += 1
             first_fit = next((s["start"] for s in segs if s["phase"] == "fitting"), None)
             fit[layer] += first_fit is not None
             comps = [s for s in segs if s["phase"] == "compression" and first_fit is not None and s["start"] > first_fit]
@@ -208,27 +223,36 @@ def plane_evidence(runs: dict) -> dict:
             if first is not None:
                 with_comp += 1
                 overlap += bool(first["start"] <= b and first["end"] >= a)
+    left_out = f"; {skipped} (seed, layer) series with a manifold-flagged I(X;L) left out" if skipped else ""
     ev = {}
-    text, ok = _majority(fit, n)
-    ev["fitting"] = Evidence(f"seeds with a fitting phase: {text}", ok)
-    text, ok = _majority(comp, n)
-    ev["compression"] = Evidence(f"seeds with compression after fitting: {text}", ok)
-    ev["alternations"] = Evidence(f"{alt} of {pairs} (seed, layer) pairs with ≥ 2 alternations", alt > pairs / 2)
+    text, ok = _majority(fit, usable)
+    ev["fitting"] = Evidence(f"seeds with a fitting phase: {text}{left_out}", ok)
+    text, ok = _majority(comp, usable)
+    ev["compression"] = Evidence(f"seeds with compression after fitting: {text}{left_out}", ok)
+    ev["alternations"] = Evidence(f"{alt} of {pairs} (seed, layer) pairs with ≥ 2 alternations{left_out}",
+                                  pairs > 0 and alt > pairs / 2)
     ev["first-compression-at-loss-drop"] = (
-        Evidence(f"{overlap} of {with_comp} (seed, layer) pairs with a compression phase overlap the fastest loss drop",
-                 overlap > with_comp / 2) if with_comp else Evidence("no compression phase in any layer", False))
-    worst, last = -math.inf, []
+        Evidence(f"{overlap} of {with_comp} (seed, layer) pairs with a compression phase overlap the fastest loss drop"
+                 f"{left_out}", overlap > with_comp / 2) if with_comp
+        else Evidence(f"no compression phase in any layer{left_out}", False))
+    worst, last, flagged = -math.inf, [], 0
     for res in runs.values():
-        for r in res.rows:
-            if math.isfinite(r["ily"]):
-                worst = max(worst, r["ily"] - 1.96 * r["ily_std"] - math.log(10))
+        good = [r for r in res.rows if "ily" not in str(r.get("manifold") or "").split("+") and math.isfinite(r["ily"])]
+        flagged += len(res.rows) - len(good)
+        for r in good:
+            worst = max(worst, r["ily"] - 1.96 * r["ily_std"] - math.log(10))
         final = max(r["epoch"] for r in res.rows)
-        last += [r for r in res.rows if r["epoch"] == final and r["layer"] in layers[-2:]]
-    ev["ily-bound"] = Evidence(f"largest (Î − 1.96 std) − log 10 = {worst:+.3f} nats", worst <= 0)
-    mean = float(np.mean([r["ily"] for r in last]))
-    ok = all(r["ily"] + 1.96 * r["ily_std"] >= 2.2 for r in last)
-    ev["ily-last-layers"] = Evidence(f"final I(L;Y) of {', '.join(layers[-2:])}: mean {mean:.2f} nats "
-                                     f"over {len(last)} (seed, layer) pairs", ok)
+        last += [r for r in good if r["epoch"] == final and r["layer"] in layers[-2:]]
+    note = f" ({flagged} manifold-flagged estimates left out)" if flagged else ""
+    ev["ily-bound"] = (Evidence(f"largest (Î − 1.96 std) − log 10 = {worst:+.3f} nats{note}", worst <= 0)
+                       if math.isfinite(worst) else Evidence(f"no usable estimate{note}", None))
+    if last:
+        mean = float(np.mean([r["ily"] for r in last]))
+        ok = all(r["ily"] + 1.96 * r["ily_std"] >= 2.2 for r in last)
+        ev["ily-last-layers"] = Evidence(f"final I(L;Y) of {', '.join(layers[-2:])}: mean {mean:.2f} nats "
+                                         f"over {len(last)} (seed, layer) pairs{note}", ok)
+    else:
+        ev["ily-last-layers"] = Evidence(f"every final estimate of the last layers is flagged{note}", None)
     return ev
 
 

@@ -126,3 +126,16 @@ def test_rows_with_noise_or_nan_are_ignored():
     assert synthetic_evidence(noisy)["ae-tracks-gaussians"].holds is None
     nan = [dict(r, estimate=np.nan) if r["input"] == "latent" else r for r in rows()]
     assert synthetic_evidence(nan)["ae-tracks-gaussians"].holds is None
+
+
+def test_manifold_flagged_estimates_are_left_out():
+    run = plane_run(rise_fall_rise, fast_drop, layers=("layer1", "probs"))
+    for r in run.rows:
+        if r["layer"] == "probs":
+            r.update(ixl=-float(r["epoch"]), ily=2.9, manifold="ixl+ily")  # a diverging, flagged series
+    ev = plane_evidence({0: run})
+    assert ev["fitting"].holds and "probs" not in ev["fitting"].text.split(";")[0]
+    assert "1 (seed, layer) series" in ev["fitting"].text
+    assert ev["ily-bound"].holds and "30 manifold-flagged estimates left out" in ev["ily-bound"].text
+    # only layer1 is left among the last two layers
+    assert "over 1 (seed, layer) pairs" in ev["ily-last-layers"].text
