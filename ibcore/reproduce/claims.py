@@ -235,16 +235,20 @@ def plane_evidence(runs: dict) -> dict:
         Evidence(f"{overlap} of {with_comp} (seed, layer) pairs with a compression phase overlap the fastest loss drop"
                  f"{left_out}", overlap > with_comp / 2) if with_comp
         else Evidence(f"no compression phase in any layer{left_out}", False))
-    worst, last, flagged = -math.inf, [], 0
-    for res in runs.values():
+    worst, where, over, last, flagged = -math.inf, "", 0, [], 0
+    for seed, res in runs.items():
         good = [r for r in res.rows if "ily" not in str(r.get("manifold") or "").split("+") and math.isfinite(r["ily"])]
         flagged += len(res.rows) - len(good)
         for r in good:
-            worst = max(worst, r["ily"] - 1.96 * r["ily_std"] - math.log(10))
+            excess = r["ily"] - 1.96 * r["ily_std"] - math.log(10)
+            over += excess > 0
+            if excess > worst:
+                worst, where = excess, f"seed {seed}, epoch {r['epoch']}, {r['layer']}"
         final = max(r["epoch"] for r in res.rows)
         last += [r for r in good if r["epoch"] == final and r["layer"] in layers[-2:]]
     note = f" ({flagged} manifold-flagged estimates left out)" if flagged else ""
-    ev["ily-bound"] = (Evidence(f"largest (Î − 1.96 std) − log 10 = {worst:+.3f} nats{note}", worst <= 0)
+    ev["ily-bound"] = (Evidence(f"{over} estimates above log 10 beyond their 95 % interval; largest excess "
+                                f"{worst:+.3f} nats ({where}){note}", worst <= 0)
                        if math.isfinite(worst) else Evidence(f"no usable estimate{note}", None))
     if last:
         mean = float(np.mean([r["ily"] for r in last]))

@@ -104,6 +104,7 @@ def test_plane_rules_fail_without_compression_and_away_from_the_loss_drop():
 def test_the_information_bound_and_the_last_layers():
     ev = plane_evidence({0: plane_run(rise_fall_rise, fast_drop, ily=2.6)})
     assert ev["ily-bound"].holds is False  # above log 10 by far more than its error
+    assert ev["ily-bound"].text.startswith("60 estimates above log 10")
     ev = plane_evidence({0: plane_run(rise_fall_rise, fast_drop, ily=1.5)})
     assert ev["ily-bound"].holds and ev["ily-last-layers"].holds is False
 
