@@ -21,6 +21,7 @@ import os
 import time
 from pathlib import Path
 
+from ..device import resolve_device
 from .provenance import PROVENANCE_NAME, code_state, environment, params_hash, read_section
 
 __all__ = ["store", "synthetic_plan", "plane_settings", "PARTS", "FORMAT"]
@@ -79,22 +80,16 @@ def _audit_cells(rows, datasets, sizes) -> list[dict]:
 
 
 def _store_synthetic(section, out: Path, scheduler, progress) -> dict:
-    from ..synthetic import run_figure_sweep
+    from ..synthetic import parse_grid, run_figure_sweep
 
     common, scale, estimators, pca_estimators = synthetic_plan(section)
     rows = []
     for dataset in FIGURE_DATASETS:
         rows += run_figure_sweep(out, common, dataset, estimators=estimators, pca_estimators=pca_estimators,
                                  scale=scale, progress=progress, scheduler=scheduler)
-    return {"settings": common.to_dict(), "scale": {e: [n, list(map(float, _grid(g)))] for e, (n, g) in scale.items()},
+    return {"settings": common.to_dict(), "scale": {e: [n, list(map(float, parse_grid(g)))] for e, (n, g) in scale.items()},
             "datasets": list(FIGURE_DATASETS), "cells": len(rows),
             "audit": _audit_cells(rows, FIGURE_DATASETS, common.sizes)}
-
-
-def _grid(g):
-    from ..synthetic import parse_grid
-
-    return parse_grid(g)
 
 
 def _store_mnist(section, out: Path, seeds, scheduler, progress) -> dict:
@@ -155,15 +150,11 @@ def store(params_file, parts=PARTS, *, out=None, seeds="0:3", scheduler=None, pr
         t0 = time.perf_counter()
         if part == "synthetic":
             made = _store_synthetic(section, out / part, scheduler, progress)
-            device = made["settings"]["device"]
         else:
             made = _store_mnist(section, out / part, seeds, scheduler, progress)
-            device = made["settings"]["device"]
         seconds = time.perf_counter() - t0
-        from ..device import resolve_device
-
         entry = {"section": section, "params_hash": params_hash(section), **made, **code,
-                 **environment(resolve_device(device).type),
+                 **environment(resolve_device(made["settings"]["device"]).type),
                  "seconds": round(before.get("seconds", 0.0) + seconds, 1),
                  "invocations": before.get("invocations", 0) + 1}
         prov = current()
