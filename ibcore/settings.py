@@ -67,6 +67,14 @@ class Settings:
             raise ValueError(f"unknown {cls.__name__} option(s) {unknown}; known: {names}")
         return cls(**data)
 
+    @classmethod
+    def resolve(cls, settings=None, **options) -> "Settings":
+        """``settings`` (an instance, a mapping for :meth:`from_dict`, or ``None`` for the
+        defaults) with the fields in ``options`` replaced: what a runner taking
+        ``(settings=None, **options)`` works with."""
+        base = cls() if settings is None else cls.from_dict(settings)
+        return base.replace(**options) if options else base
+
     def replace(self, **changes) -> "Settings":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)

@@ -56,3 +56,14 @@ def test_differences_skip_resumable_fields():
     assert a.differences(b, fields=["threads"]) == ["threads: 1 vs 8"]
     with pytest.raises(TypeError, match="cannot compare"):
         a.differences(object())
+
+
+def test_resolve_takes_defaults_mappings_or_instances_and_replaces_options():
+    assert Toy.resolve() == Toy()
+    assert Toy.resolve({"size": 4}) == Toy(size=4)
+    s = Toy(size=5, names=["x"])
+    assert Toy.resolve(s) is s
+    assert Toy.resolve(s, size=7) == Toy(size=7, names=("x",))
+    assert Toy.resolve(None, threads=2) == Toy(threads=2)
+    with pytest.raises(ValueError, match="size must be"):
+        Toy.resolve(s, size=0)

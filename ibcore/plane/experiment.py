@@ -106,8 +106,7 @@ def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/m
     """
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-    base = PlaneSettings() if settings is None else PlaneSettings.from_dict(settings)
-    s = base.replace(**options) if options else base
+    s = PlaneSettings.resolve(settings, **options)
     dev = resolve_device(s.device)
     # BLAS threads too: on a loaded 2-core CPU a 2-thread OpenBLAS SVD of a 200 x 400 layer
     # output took 0.2-3 s against 0.04 s on one thread

@@ -273,8 +273,7 @@ def run_plane_seeds(settings: PlaneSettings | dict | None = None, *, seeds, out=
     -------
     SeedResults
     """
-    base = PlaneSettings() if settings is None else PlaneSettings.from_dict(settings)
-    s = base.replace(**options) if options else base
+    s = PlaneSettings.resolve(settings, **options)
     seeds = parse_seeds(seeds)
     out = Path(out)
     with FolderLock(out, "ibcore plane --seeds"):

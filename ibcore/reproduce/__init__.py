@@ -8,7 +8,7 @@ This stage sits above both algorithms and may import them.
 """
 from .audit import TOLERANCE, Check, audit, format_checks
 from .provenance import code_state, environment, params_hash, read_provenance, read_section
-from .store import PARTS, plane_settings, store, synthetic_plan
+from .store import PARTS, plane_settings, store
 
-__all__ = ["store", "audit", "Check", "format_checks", "TOLERANCE", "PARTS", "synthetic_plan", "plane_settings",
+__all__ = ["store", "audit", "Check", "format_checks", "TOLERANCE", "PARTS", "plane_settings",
            "params_hash", "read_section", "read_provenance", "code_state", "environment"]

@@ -177,8 +177,13 @@ def _majority(per_layer: dict, usable: dict) -> tuple[str, bool]:
     return text, bool(counted) and layers >= len(counted) / 2
 
 
+def _flags(row) -> set:
+    """The estimates of a plane row the tracker flagged as manifold-valued (``"ixl+ily"``)."""
+    return set(str(row.get("manifold") or "").split("+"))
+
+
 def _flagged(res, layer: str, what: str) -> bool:
-    return any(r["layer"] == layer and what in str(r.get("manifold") or "").split("+") for r in res.rows)
+    return any(r["layer"] == layer and what in _flags(r) for r in res.rows)
 
 
 def plane_evidence(runs: dict) -> dict:
@@ -237,7 +242,7 @@ def plane_evidence(runs: dict) -> dict:
         else Evidence(f"no compression phase in any layer{left_out}", False))
     worst, where, over, last, flagged = -math.inf, "", 0, [], 0
     for seed, res in runs.items():
-        good = [r for r in res.rows if "ily" not in str(r.get("manifold") or "").split("+") and math.isfinite(r["ily"])]
+        good = [r for r in res.rows if "ily" not in _flags(r) and math.isfinite(r["ily"])]
         flagged += len(res.rows) - len(good)
         for r in good:
             excess = r["ily"] - 1.96 * r["ily_std"] - math.log(10)

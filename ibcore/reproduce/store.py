@@ -24,29 +24,12 @@ from pathlib import Path
 from ..device import resolve_device
 from .provenance import PROVENANCE_NAME, code_state, environment, params_hash, read_section
 
-__all__ = ["store", "synthetic_plan", "plane_settings", "PARTS", "FORMAT"]
+__all__ = ["store", "plane_settings", "PARTS", "FORMAT"]
 
 PARTS = ("synthetic", "mnist")
 FORMAT = "ibcore-stored-results/1"
 #: the datasets of figures 3 and 4
 FIGURE_DATASETS = ("gaussians", "rectangles")
-
-
-def synthetic_plan(section: dict):
-    """``(common, scale, estimators, pca_estimators)`` of the Synthetic chapter's parameters."""
-    from ..synthetic import SweepSettings, figure_scales
-
-    g = section.get
-    estimators = list(g("estimators", ["kl", "wkl"]))
-    pca_estimators = list(g("pca_estimators", []))
-    common = SweepSettings(sizes=g("sizes", [16]), grid=g("grid", "0:10:41"), n=g("n", 5000), seed=g("seed", 0),
-                           train_size=g("train_size", 6000), val_size=g("val_size", 1000), device=g("device", "auto"),
-                           threads=g("threads", 1),
-                           ae_options={"epochs": g("ae_epochs", 200), "patience": g("ae_patience", 20)},
-                           mine_options={"epochs": g("mine_epochs", 1000), "batch_size": g("mine_batch", 512)})
-    scale = figure_scales(estimators, pca_estimators, n=common.n, grid=g("grid", "0:10:41"), kde_n=g("kde_n"),
-                          kde_grid=g("kde_grid"), mine_n=g("mine_n"), mine_grid=g("mine_grid"))
-    return common, scale, estimators, pca_estimators
 
 
 _PLANE_KEYS = ("dataset", "source", "data_dir", "n_train", "n_test", "epochs", "eval_every", "lr", "batch_size",
@@ -80,9 +63,10 @@ def _audit_cells(rows, datasets, sizes) -> list[dict]:
 
 
 def _store_synthetic(section, out: Path, scheduler, progress) -> dict:
-    from ..synthetic import parse_grid, run_figure_sweep
+    from ..synthetic import figure_settings, parse_grid, run_figure_sweep
 
-    common, scale, estimators, pca_estimators = synthetic_plan(section)
+    common, scale = figure_settings(section)
+    estimators, pca_estimators = section.get("estimators", ["kl", "wkl"]), section.get("pca_estimators", [])
     rows = []
     for dataset in FIGURE_DATASETS:
         rows += run_figure_sweep(out, common, dataset, estimators=estimators, pca_estimators=pca_estimators,

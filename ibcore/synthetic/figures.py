@@ -13,7 +13,7 @@ from __future__ import annotations
 from .runner import run_algorithm1
 from .settings import ESTIMATORS, SweepSettings, check_names, parse_grid
 
-__all__ = ["figure_scales", "run_figure_sweep"]
+__all__ = ["figure_scales", "figure_settings", "run_figure_sweep"]
 
 
 def figure_scales(estimators, pca_estimators=(), *, n: int, grid, kde_n: int | None = None, kde_grid=None,
@@ -28,6 +28,28 @@ def figure_scales(estimators, pca_estimators=(), *, n: int, grid, kde_n: int | N
     if "mine" in scale:
         scale["mine"] = (mine_n or n, mine_grid or grid)
     return scale
+
+
+def figure_settings(params: dict) -> tuple[SweepSettings, dict]:
+    """``(common, scale)`` of figures 3 and 4 from the Synthetic chapter's parameter names.
+
+    ``params`` uses the names of the chapter's ``parameters`` cell (``seed``, ``n``, ``grid``,
+    ``kde_n``, ``kde_grid``, ``mine_n``, ``mine_grid``, ``sizes``, ``estimators``,
+    ``pca_estimators``, ``train_size``, ``val_size``, ``ae_epochs``, ``ae_patience``,
+    ``mine_epochs``, ``mine_batch``, ``device``, ``threads``); the chapter and the stored results
+    (:func:`ibcore.reproduce.store`) both build their sweeps here, so the same parameters give the
+    same cells. Missing names take the paper's values.
+    """
+    g = params.get
+    common = SweepSettings(sizes=g("sizes", [16]), grid=g("grid", "0:10:41"), n=g("n", 5000), seed=g("seed", 0),
+                           train_size=g("train_size", 6000), val_size=g("val_size", 1000), device=g("device", "auto"),
+                           threads=g("threads", 1),
+                           ae_options={"epochs": g("ae_epochs", 200), "patience": g("ae_patience", 20)},
+                           mine_options={"epochs": g("mine_epochs", 1000), "batch_size": g("mine_batch", 512)})
+    scale = figure_scales(g("estimators", ["kl", "wkl"]), g("pca_estimators", []), n=common.n,
+                          grid=g("grid", "0:10:41"), kde_n=g("kde_n"), kde_grid=g("kde_grid"), mine_n=g("mine_n"),
+                          mine_grid=g("mine_grid"))
+    return common, scale
 
 
 def run_figure_sweep(out, common: SweepSettings, dataset: str, *, estimators, pca_estimators=(),

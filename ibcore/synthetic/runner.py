@@ -258,8 +258,7 @@ def run_algorithm1(out, settings: SweepSettings | dict | None = None, *, progres
     """
     from tqdm.auto import tqdm
 
-    base = SweepSettings() if settings is None else SweepSettings.from_dict(settings)
-    settings = base.replace(**options) if options else base
+    settings = SweepSettings.resolve(settings, **options)
     out = Path(out)
     path = out / filename
     with FolderLock(out, "ibcore synthetic"):
