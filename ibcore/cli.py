@@ -86,7 +86,8 @@ def _build_synthetic(p: argparse.ArgumentParser):
     p.add_argument("--estimators", type=_choices(ESTIMATORS, "estimator"), default=["kl", "wkl"],
                    help=f"comma-separated: {', '.join(ESTIMATORS)} (default kl,wkl)")
     p.add_argument("--compressor", type=_choices(COMPRESSORS, "compressor"), default=["ae"],
-                   help="comma-separated: ae, pca, none (none = estimators on raw images); default ae")
+                   help="comma-separated: ae, pca, flow (the autoencoder, then a normalizing flow onto N(0, I)), "
+                        "none (estimators on raw images); default ae")
     p.add_argument("--grid", default=None,
                    help="true MI values, nats: start:stop:num or a list (default 0:10:41; antipca 0:4:41)")
     p.add_argument("--n", type=_positive_int, default=5000, help="sample pairs per MI value (default 5000)")

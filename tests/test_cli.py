@@ -61,6 +61,16 @@ def test_tiny_end_to_end_run_and_resume(tmp_path, capsys):
     assert len(read_results(tmp_path / "results.csv")) == 4
 
 
+def test_the_flow_compressor_from_the_command_line(tmp_path):
+    argv = ["synthetic", "--dataset", "gaussians", "--size", "16", "--estimators", "kl", "--compressor", "flow",
+            "--grid", "0:2:2", "--n", "150", "--train-size", "100", "--val-size", "20", "--ae-epochs", "1",
+            "--out", str(tmp_path), "--quiet", "--no-figure"]
+    assert main(argv) == 0
+    rows = read_results(tmp_path / "results.csv")
+    assert {(r["input"], r["compressor"]) for r in rows} == {("latent", "none"), ("compressed", "flow")}
+    assert all(r["reconstruction_error"] >= 0 for r in rows if r["compressor"] == "flow")
+
+
 def test_plane_subcommand_has_the_paper_defaults():
     from ibcore.cli import build_parser
 

@@ -1,17 +1,18 @@
 """Stage 2, compression: map high-dimensional samples to low-dimensional codes, then estimate.
 
-PCA and torch autoencoders (scikit-learn style), the two-sided bound on the MI lost by a
+PCA, torch autoencoders and a normalizing-flow compressor (scikit-learn style), the two-sided bound on the MI lost by a
 linear compressor of noisy data, :func:`lossy_mutual_information` (compress, estimate, report),
 and ``method="auto"`` (:func:`auto_mutual_information`: compress only where it must, then estimate).
 """
 from .auto import AutoEstimate, auto_entropy, auto_mutual_information
 from .autoencoders import ConvAutoencoder, DenseAutoencoder, InputEncoder, load_compressor
 from .bound import CompressionBound, compression_bound
+from .flow import FlowCompressor
 from .lossy import LossyEstimate, compress, lossy_mutual_information
 from .pca import PCACompressor
 
 __all__ = [
-    "PCACompressor", "ConvAutoencoder", "DenseAutoencoder", "InputEncoder", "load_compressor",
+    "PCACompressor", "FlowCompressor", "ConvAutoencoder", "DenseAutoencoder", "InputEncoder", "load_compressor",
     "CompressionBound", "compression_bound", "LossyEstimate", "lossy_mutual_information", "compress",
     "AutoEstimate", "auto_mutual_information", "auto_entropy",
 ]

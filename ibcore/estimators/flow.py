@@ -31,7 +31,7 @@ through per-side diffeomorphisms, has the canonical Gaussian image the model nee
 95 % interval covered the truth in 93 % (Gaussian 2+2) and 97 % (uniform 2+2) of the seeds. A
 Student-t pair has no such image (its dependence is not a Gaussian copula's): the estimate is
 biased low (-0.06 nats at nu = 5, 2+2) and covered in 47 % of the seeds only; on a spiral map
-(3+3, 1.5 nats) it reached 0.34 nats with the default budget. Read such results as lower values.
+(3+3, 1.5 nats) it reached 0.39 nats at n = 5,000 with the default budget. Read such results as lower values.
 """
 from __future__ import annotations
 
@@ -117,6 +117,23 @@ def canonical_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return (*cp.transform(x, y), cp.rho_)
 
 
+def check_flow_options(est) -> tuple:
+    """Check the training options a flow estimator and the flow compressor share (``transforms``,
+    ``hidden``, ``epochs``, ``batch_size``, ``lr``, ``patience``, ``validation_fraction``,
+    ``seed``); returns ``hidden`` as a tuple."""
+    check_int(est.transforms, "transforms", 1)
+    hidden = (est.hidden,) if isinstance(est.hidden, numbers.Integral) else tuple(est.hidden)
+    for h in hidden:
+        check_int(h, "hidden", 1)
+    check_int(est.epochs, "epochs", 1)
+    check_int(est.batch_size, "batch_size", 2)
+    check_float(est.lr, "lr", low=0.0, low_open=True)
+    check_int(est.patience, "patience", 1)
+    check_float(est.validation_fraction, "validation_fraction", low=0.0, high=0.5, low_open=True)
+    check_seed(est.seed)
+    return hidden
+
+
 def _gaussian_pmi(u, v, rho):
     """Pointwise MI of the canonical Gaussian base (torch tensors; u (n, dx), v (n, dy), rho (m,))."""
     import torch
@@ -132,7 +149,7 @@ def _log_normal(z):
     return -0.5 * (z * z).sum(dim=1) - 0.5 * z.shape[1] * math.log(2.0 * math.pi)
 
 
-def _start_at_identity(flow) -> None:
+def start_at_identity(flow) -> None:
     """Zero the spline parameters (1-D) or the hyper-networks' last layers (d > 1): every spline
     is then the identity, so training starts exactly at the Gaussian-copula solution. zuko's
     random initialisation instead starts far from it (a 1-D flow began at std 1.8 on N(0, 1)
@@ -160,8 +177,8 @@ class _ProductFlow:
 
         self.fx = zuko.flows.NSF(features=dx, transforms=transforms, hidden_features=hidden).to(device)
         self.fy = zuko.flows.NSF(features=dy, transforms=transforms, hidden_features=hidden).to(device)
-        _start_at_identity(self.fx)
-        _start_at_identity(self.fy)
+        start_at_identity(self.fx)
+        start_at_identity(self.fy)
         # rho = tanh(a) starts at the canonical correlations of the (normal-score) sample
         a0 = np.arctanh(np.clip(rho0, 0.0, 0.999))
         self.a = torch.nn.Parameter(torch.tensor(a0, device=device, dtype=torch.float32))
@@ -210,8 +227,11 @@ class FlowMI:
         Hidden widths of each transform's network.
     epochs, batch_size, lr : int, int, float
         Adam budget per fold (default 300 epochs of batches of 256 at lr 1e-3).
-    patience : int, default 20
-        Early stopping on the validation negative log-likelihood (best weights restored).
+    patience : int, default 10
+        Early stopping on the validation negative log-likelihood (best weights restored). On
+        Gaussian pairs the flows start at the optimum and the best epoch comes early: patience
+        10 instead of 20 changed the n = 5,000 estimates by at most 0.03 nats (50+50-D: 1.269
+        for 1.280, truth 1.29) and cut the time of a 50+50-D task from 210 s to 22 s.
     folds : int, default 2
         Cross-fitting folds: each fold's flows train on the other folds and score it.
     validation_fraction : float, default 0.2
@@ -242,7 +262,7 @@ class FlowMI:
     """
 
     def __init__(self, transforms: int = 3, hidden=(64, 64), *, epochs: int = 300, batch_size: int = 256,
-                 lr: float = 1e-3, patience: int = 20, folds: int = 2, validation_fraction: float = 0.2,
+                 lr: float = 1e-3, patience: int = 10, folds: int = 2, validation_fraction: float = 0.2,
                  seed=None, device="cpu", progress: bool = False, threads: int | None = 1,
                  combine: str = "balanced"):
         self.transforms = transforms
@@ -260,17 +280,8 @@ class FlowMI:
         self.combine = combine
 
     def _check(self):
-        check_int(self.transforms, "transforms", 1)
-        hidden = (self.hidden,) if isinstance(self.hidden, numbers.Integral) else tuple(self.hidden)
-        for h in hidden:
-            check_int(h, "hidden", 1)
-        check_int(self.epochs, "epochs", 1)
-        check_int(self.batch_size, "batch_size", 2)
-        check_float(self.lr, "lr", low=0.0, low_open=True)
-        check_int(self.patience, "patience", 1)
+        hidden = check_flow_options(self)
         check_int(self.folds, "folds", 2)
-        check_float(self.validation_fraction, "validation_fraction", low=0.0, high=0.5, low_open=True)
-        check_seed(self.seed)
         if self.combine not in ("balanced", "held-out"):
             raise ValueError(f"combine must be 'balanced' or 'held-out', got {self.combine!r}")
         return hidden

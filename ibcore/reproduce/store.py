@@ -70,7 +70,8 @@ def _store_synthetic(section, out: Path, scheduler, progress) -> dict:
     rows = []
     for dataset in FIGURE_DATASETS:
         rows += run_figure_sweep(out, common, dataset, estimators=estimators, pca_estimators=pca_estimators,
-                                 scale=scale, progress=progress, scheduler=scheduler)
+                                 flow_estimators=section.get("flow_estimators", []), scale=scale,
+                                 progress=progress, scheduler=scheduler)
     return {"settings": common.to_dict(), "scale": {e: [n, list(map(float, parse_grid(g)))] for e, (n, g) in scale.items()},
             "datasets": list(FIGURE_DATASETS), "cells": len(rows),
             "audit": _audit_cells(rows, FIGURE_DATASETS, common.sizes)}

@@ -3,7 +3,8 @@
 The kNN estimators are cheap; KDE costs ``O(n^2)`` per estimate and MINE trains a critic per
 cell, so a figure runs them on fewer, smaller cells. :func:`run_figure_sweep` runs the
 Algorithm 1 cells of one dataset with a sample size and MI grid per estimator, on autoencoder
-codes and (for ``pca_estimators``) on PCA codes too, all into one resumable output folder, and
+codes and (for ``pca_estimators`` and ``flow_estimators``) on PCA codes and on the autoencoder
+codes Gaussianized by a normalizing flow too, all into one resumable output folder, and
 returns exactly the rows of those cells. The Synthetic chapter and the stored results of
 ``results/`` (:mod:`ibcore.reproduce`) both call it, so a stored figure is the chapter's figure at
 another scale.
@@ -16,11 +17,11 @@ from .settings import ESTIMATORS, SweepSettings, check_names, parse_grid
 __all__ = ["figure_scales", "figure_settings", "run_figure_sweep"]
 
 
-def figure_scales(estimators, pca_estimators=(), *, n: int, grid, kde_n: int | None = None, kde_grid=None,
+def figure_scales(estimators, pca_estimators=(), flow_estimators=(), *, n: int, grid, kde_n: int | None = None, kde_grid=None,
                   mine_n: int | None = None, mine_grid=None) -> dict:
     """``{estimator: (n, grid)}``: ``n``/``grid`` for the kNN estimators, ``kde_*`` for kde-ml and
     kde-lse, ``mine_*`` for MINE (each defaulting to ``n``/``grid``)."""
-    names = check_names(list(estimators) + list(pca_estimators), ESTIMATORS, "estimator")
+    names = check_names(list(estimators) + list(pca_estimators) + list(flow_estimators), ESTIMATORS, "estimator")
     scale = {e: (n, grid) for e in names}
     for e in ("kde-ml", "kde-lse"):
         if e in scale:
@@ -35,7 +36,7 @@ def figure_settings(params: dict) -> tuple[SweepSettings, dict]:
 
     ``params`` uses the names of the chapter's ``parameters`` cell (``seed``, ``n``, ``grid``,
     ``kde_n``, ``kde_grid``, ``mine_n``, ``mine_grid``, ``sizes``, ``estimators``,
-    ``pca_estimators``, ``train_size``, ``val_size``, ``ae_epochs``, ``ae_patience``,
+    ``pca_estimators``, ``flow_estimators``, ``train_size``, ``val_size``, ``ae_epochs``, ``ae_patience``,
     ``mine_epochs``, ``mine_batch``, ``device``, ``threads``); the chapter and the stored results
     (:func:`ibcore.reproduce.store`) both build their sweeps here, so the same parameters give the
     same cells. Missing names take the paper's values.
@@ -46,14 +47,14 @@ def figure_settings(params: dict) -> tuple[SweepSettings, dict]:
                            threads=g("threads", 1),
                            ae_options={"epochs": g("ae_epochs", 200), "patience": g("ae_patience", 20)},
                            mine_options={"epochs": g("mine_epochs", 1000), "batch_size": g("mine_batch", 512)})
-    scale = figure_scales(g("estimators", ["kl", "wkl"]), g("pca_estimators", []), n=common.n,
+    scale = figure_scales(g("estimators", ["kl", "wkl"]), g("pca_estimators", []), g("flow_estimators", []), n=common.n,
                           grid=g("grid", "0:10:41"), kde_n=g("kde_n"), kde_grid=g("kde_grid"), mine_n=g("mine_n"),
                           mine_grid=g("mine_grid"))
     return common, scale
 
 
 def run_figure_sweep(out, common: SweepSettings, dataset: str, *, estimators, pca_estimators=(),
-                     scale: dict | None = None, progress: bool = False, scheduler=None) -> list[dict]:
+                     flow_estimators=(), scale: dict | None = None, progress: bool = False, scheduler=None) -> list[dict]:
     """Algorithm 1 on one dataset, each estimator at the sample size and grid of ``scale``.
 
     Parameters
@@ -69,6 +70,9 @@ def run_figure_sweep(out, common: SweepSettings, dataset: str, *, estimators, pc
         Run on autoencoder codes (and MINE on its own inputs).
     pca_estimators : sequence of str
         Also run on PCA codes.
+    flow_estimators : sequence of str
+        Also run on the "flow" compressor's codes (the autoencoder's codes mapped onto N(0, I)
+        by a normalizing flow, :class:`ibcore.compression.FlowCompressor`).
     scale : dict, optional
         ``{estimator: (n, grid)}`` (:func:`figure_scales`); default ``common.n`` and ``common.grid``.
     progress, scheduler
@@ -80,10 +84,11 @@ def run_figure_sweep(out, common: SweepSettings, dataset: str, *, estimators, pc
         The rows of these cells only (the folder may hold other sweeps too).
     """
     scale = dict(scale or {})
-    for e in list(estimators) + list(pca_estimators):
+    for e in list(estimators) + list(pca_estimators) + list(flow_estimators):
         scale.setdefault(e, (common.n, common.grid))
     rows = []
-    for compressor, names in (("ae", list(estimators)), ("pca", list(pca_estimators))):
+    for compressor, names in (("ae", list(estimators)), ("pca", list(pca_estimators)),
+                              ("flow", list(flow_estimators))):
         groups: dict = {}
         for e in names:
             cells_n, cells_grid = scale[e]

@@ -19,12 +19,13 @@ import numpy as np
 __all__ = ["PALETTE", "ESTIMATOR_LABELS", "INPUT_LABELS", "plot_estimates", "as_rows"]
 
 #: Colours shared by the book's figures (truth red, latent blue, autoencoder green, as in the
-#: authors' plots; PCA orange, raw images purple, bounds grey).
+#: authors' plots; PCA orange, autoencoder + flow brown, raw images purple, bounds grey).
 PALETTE = {
     "truth": "#d62728",
     "latent": "#1f77b4",
     "ae": "#2ca02c",
     "pca": "#ff7f0e",
+    "flow": "#8c564b",
     "raw": "#9467bd",
     "none": "#9467bd",
     "bound": "#7f7f7f",
@@ -39,7 +40,7 @@ ESTIMATOR_LABELS = {
     "mine": "MINE",
 }
 INPUT_LABELS = {"latent": "latent parameters", "raw": "raw images"}
-_COMPRESSOR_LABELS = {"ae": "autoencoder", "pca": "PCA"}
+_COMPRESSOR_LABELS = {"ae": "autoencoder", "pca": "PCA", "flow": "autoencoder + flow"}
 _IMAGE_DATASETS = ("gaussians", "covgaussians", "rectangles")
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compression import (ConvAutoencoder, DenseAutoencoder, PCACompressor, load_compressor,
+from ..compression import (ConvAutoencoder, DenseAutoencoder, FlowCompressor, PCACompressor, load_compressor,
                            lossy_mutual_information)
 from ..executor import FolderLock, as_finished, dask_client, submit
 from ..nn import limit_threads
@@ -74,7 +74,9 @@ def _ae_defaults(dataset: str) -> dict:
 
 def make_compressor(name: str, dataset: str, size: int, *, seed=None, device="auto",
                     val_fraction: float = 1 / 7, ae_options: dict | None = None):
-    """An unfitted compressor ``name`` ("ae", "pca") for ``dataset``; ``None`` for "none"."""
+    """An unfitted compressor ``name`` for ``dataset``: "ae", "pca", "flow" (the autoencoder
+    followed by a normalizing flow onto N(0, I), :class:`ibcore.compression.FlowCompressor`);
+    ``None`` for "none"."""
     check_names(name, COMPRESSORS, "compressor")
     check_names(dataset, DATASETS, "dataset")
     size = check_size(dataset, size)
@@ -83,6 +85,10 @@ def make_compressor(name: str, dataset: str, size: int, *, seed=None, device="au
         return None
     if name == "pca":
         return PCACompressor(code_dim, random_state=seed)
+    if name == "flow":
+        base = make_compressor("ae", dataset, size, seed=seed, device=device, val_fraction=val_fraction,
+                               ae_options=ae_options)
+        return FlowCompressor(base, seed=seed, device=device, progress=base.progress)
     opts = _ae_defaults(dataset)
     opts.update(ae_options or {})
     opts.update(seed=seed, device=device, validation_fraction=val_fraction)
@@ -141,6 +147,9 @@ def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, 
     """:func:`train_compressor`, returning ``(compressor, path of its cache file or None)``."""
     train_size = check_int(train_size, "train_size", 2)
     val_size = check_int(val_size, "val_size", 0)
+    if name == "flow":
+        return _fit_flow(dataset, size, seed=seed, train_size=train_size, val_size=val_size, noise_std=noise_std,
+                         device=device, threads=threads, ae_options=ae_options, cache_dir=cache_dir)
     comp = make_compressor(name, dataset, size, seed=_int_seed(_seed_for(seed, dataset, size, name, "init")),
                            device=device, val_fraction=val_size / (train_size + val_size),
                            ae_options=ae_options)
@@ -155,9 +164,7 @@ def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, 
         path = Path(cache_dir) / f"{dataset}-{size}-{name}-{digest}.pt"
         if path.is_file():
             return type(comp).load(path, device=device), path
-    rng = np.random.default_rng(_seed_for(seed, dataset, size, "marginal"))
-    gen = make_generator(dataset, size)
-    images = _add_noise(gen.sample_marginal(train_size + val_size, seed=rng), noise_std, rng)
+    images = _marginal_images(dataset, size, seed, train_size + val_size, noise_std)
     with limit_threads(threads):
         comp.fit(images)
     if path is not None:
@@ -168,6 +175,25 @@ def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, 
     return comp, path
 
 
+
+
+def _marginal_images(dataset, size, seed, count, noise_std):
+    """The compressors' training images: independent marginal draws, seeded by the sweep's seed."""
+    rng = np.random.default_rng(_seed_for(seed, dataset, size, "marginal"))
+    return _add_noise(make_generator(dataset, size).sample_marginal(count, seed=rng), noise_std, rng)
+
+
+def _fit_flow(dataset, size, *, seed, train_size, val_size, noise_std, device, threads, ae_options, cache_dir):
+    """The "flow" compressor: the sweep's own "ae" autoencoder (loaded from its cache file when
+    there is one, so both compressors share it bit for bit), then a flow fitted on its codes of
+    the same training images. Returns ``(compressor, None)``: the flow travels as an object."""
+    ae, _ = _fit_or_load("ae", dataset, size, seed=seed, train_size=train_size, val_size=val_size,
+                         noise_std=noise_std, device=device, threads=threads, ae_options=ae_options,
+                         cache_dir=cache_dir)
+    comp = FlowCompressor(ae, fit_base=False, seed=_int_seed(_seed_for(seed, dataset, size, "flow", "init")),
+                          device=device, threads=threads)
+    comp.fit(_marginal_images(dataset, size, seed, train_size + val_size, noise_std))
+    return comp, None
 
 
 def _plan(settings: SweepSettings):

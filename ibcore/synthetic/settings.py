@@ -31,7 +31,7 @@ DATASETS = {
     # "size" is the ambient dimension (32 in the paper)
     "antipca": (lambda size: AntiPCA(dim=size), 2, 4.0),
 }
-COMPRESSORS = ("ae", "pca", "none")
+COMPRESSORS = ("ae", "pca", "flow", "none")
 ESTIMATORS = ("kde-ml", "kde-lse", "kl", "wkl", "ksg", "mine")
 INPUTS = ("latent", "compressed", "raw")
 _IMAGE_SIZES = (8, 16, 32, 64, 128)

@@ -24,7 +24,9 @@ def test_manifold_in_4d_wkl_warns_and_auto_lands_on_the_truth():
     with pytest.warns(ibcore.ManifoldWarning):
         wrong = ibcore.mutual_information(x, y, "wkl")
     est = ibcore.mutual_information(x, y)   # auto is the default
-    assert isinstance(est, ibcore.AutoEstimate) and est.details["method"] == "flow"
+    # codes 2 + 2: weighted KL on the codes, the flow as its cross-check
+    assert isinstance(est, ibcore.AutoEstimate) and est.details["method"] == "wkl"
+    assert "flow" in est.details and est.details["flow_wkl_gap"] >= 0
     assert est.details["x"]["compressor"] == "dense-autoencoder" and est.details["x"]["code_dim"] == 2
     assert est.details["y"]["compressor"] == "none"
     lo, hi = est.ci(0.95)
@@ -32,19 +34,42 @@ def test_manifold_in_4d_wkl_warns_and_auto_lands_on_the_truth():
     assert abs(wrong.value - 1.0) > 1.0   # what the entropy route gives on the same codes
 
 
-def test_full_dimensional_vectors_go_to_the_flow_unchanged():
+def test_low_dimensional_vectors_go_to_weighted_kl_unchanged():
     x, y = CorrelatedNormal(3, 2, 2.0).sample(2000, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no manifold warning on full-dimensional data
         est = ibcore.mutual_information(x, y, seed=3)
     d = est.details
-    assert d["method"] == "flow" and d["x"]["compressor"] == d["y"]["compressor"] == "none"
+    assert d["method"] == "wkl" and d["k"] == 5 and set(d["wkl_by_k"]) == {5, 10}
+    assert d["x"]["compressor"] == d["y"]["compressor"] == "none"
     assert 2.5 < d["x"]["intrinsic_dim"] < 3.5 and d["x"]["lossless"] is True
-    # the flow's interval: std ~0.03 at n = 2000; 4 std + 0.05 for the finite fit
+    # weighted KL's std at n = 2000 in 5 joint dimensions is about 0.05
     assert abs(est.value - 2.0) < 4 * est.std + 0.05, est
+    assert abs(d["flow"] - 2.0) < 0.15   # the cross-check agrees on a Gaussian pair
     again = ibcore.mutual_information(x, y, seed=3)
-    assert (again.value, again.std) == (est.value, est.std)   # seeded: bit-reproducible on the CPU
-    assert "nats by flow" in str(est)
+    assert (again.value, again.std, again.details["flow"]) == (est.value, est.std, d["flow"])  # seeded
+    assert "nats by wkl" in str(est)
+
+
+def test_wider_vectors_go_to_the_flow():
+    x, y = CorrelatedNormal(5, 4, 1.5).sample(2000, seed=6)    # 9 joint dimensions > LOW_DIM
+    est = ibcore.mutual_information(x, y, seed=0)
+    d = est.details
+    assert d["method"] == "flow" and "wkl" not in d and d["x"]["code_dim"] == 5
+    # the flow's std ~0.03 at n = 2000; 4 std + 0.05 for the finite fit
+    assert abs(est.value - 1.5) < 4 * est.std + 0.05, est
+
+
+def test_a_flow_that_misses_the_dependence_flags_the_result_and_widens_it():
+    # 10 nats over 3 + 3 Gaussian dimensions: the rank (normal-score) step of the flow caps the
+    # precision near |rho| = 1 and it falls short by about 0.5 nats, weighted KL does not
+    x, y = CorrelatedNormal(3, 3, 10.0).sample(3000, seed=2)
+    est = ibcore.mutual_information(x, y, seed=0)
+    d = est.details
+    assert d["method"] == "wkl" and d["flow"] < 10.0 - 0.3 and d["flow_wkl_gap"] > 0.3
+    assert est.unstable and est.std >= d["bias"] == pytest.approx(d["flow_wkl_gap"] / 2)
+    lo, hi = est.ci(0.95)
+    assert lo <= 10.0 <= hi, est
 
 
 def test_linear_subspace_is_compressed_by_pca_losslessly():

@@ -91,6 +91,17 @@ def test_sampler_is_one_distribution_and_reproducible():
                                   correlated_normal(50, 2, 3, 1.0, seed=4)[1])
 
 
+def test_default_samplers_are_the_same_distribution_in_every_process():
+    # the mixing seed defaults to a fixed value: two samplers built alike draw the same samples
+    for cls in (CorrelatedNormal, CorrelatedUniform):
+        a = cls(3, 2, 1.0).sample(50, seed=5)
+        b = cls(3, 2, 1.0).sample(50, seed=5)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    fresh = [CorrelatedNormal(3, 2, 1.0, seed=None).mixing_x for _ in range(2)]
+    assert not np.array_equal(*fresh)   # seed=None still draws fresh matrices
+
+
 @pytest.mark.parametrize("mi", [10.0, 15.0, 25.0])
 def test_large_mi_is_finite_and_exact(mi):
     # one unmixed pair, so y - rho x = noise · e is observable directly
