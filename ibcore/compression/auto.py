@@ -84,7 +84,8 @@ __all__ = ["AutoEstimate", "auto_mutual_information", "auto_entropy", "mutual_in
 MAX_FLOW_DIM = 64
 #: largest code an autoencoder gets from the intrinsic-dimension estimate
 MAX_CODE = 16
-#: joint code dimension up to which weighted KL (k = 5, weight norm <= 2.5) checks the flow
+#: joint code dimension up to which weighted KL (k = 5, weight norm <= 2.5) gives the estimate,
+#: with the flow as its cross-check
 LOW_DIM = 7
 WKL_K = 5
 _ID_SAMPLE = 3000  # points used for the intrinsic dimension of a side (TwoNN is O(n log n) anyway)
@@ -239,8 +240,11 @@ def _continuous(xs, ys, seed, device, progress, details) -> tuple[float, float, 
         w = _mutual_information(xs, ys, "wkl", k=WKL_K)
         w2 = _mutual_information(xs, ys, "wkl", k=2 * WKL_K)
     if any(issubclass(c.category, ManifoldWarning) for c in caught):
+        # auto never reports an entropy-based number on degenerate codes
         details["wkl"] = "skipped: the codes look degenerate (ManifoldWarning)"
         return est.value, est.std, abs(flow.in_sample_ - held_out) / 2.0
+    for c in caught:  # anything else weighted KL had to say reaches the caller
+        warnings.warn(c.message, c.category, stacklevel=3)
     gap = abs(w.value - est.value)
     details.update(method="wkl", k=WKL_K, wkl_by_k={WKL_K: w.value, 2 * WKL_K: w2.value}, flow_wkl_gap=gap)
     # the flow is the cross-check: where the two disagree beyond their noise, half the gap is
