@@ -23,13 +23,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..device import resolve_device
-from ..estimators.flow import check_flow_options, start_at_identity
+from ..estimators.flow import check_flow_options, start_at_identity, whitener
 from ..nn import limit_threads, make_generator, seeded, to_tensor, train_loop
 from .base import as_flat, check_fitted, check_per, squared_error
 
 __all__ = ["FlowCompressor"]
 
-_EIGEN_FLOOR = 1e-12
 _KNOTS = 256  # quantile knots of the marginal normal-score map (smooth at the scale of 1/256)
 
 
@@ -152,15 +151,8 @@ class FlowCompressor(TransformerMixin, BaseEstimator):
             raise ValueError(f"FlowCompressor needs at least 10 samples, got {n}")
         self.scores_ = _MarginalScores().fit(codes)
         codes = self.scores_.transform(codes)
-        cov = np.atleast_2d(np.cov(codes, rowvar=False))
-        w, v = np.linalg.eigh(cov)
-        if w.min() <= _EIGEN_FLOOR * max(w.max(), 1e-300):
-            raise ValueError(f"the codes have a (numerically) singular covariance (smallest eigenvalue "
-                             f"{w.min():.3g}, largest {w.max():.3g}): a constant or collinear coordinate; "
-                             "a flow cannot map them onto N(0, I). Use a smaller base code")
-        self.mean_ = codes.mean(axis=0)
-        self.whitener_ = (v / np.sqrt(w)) @ v.T
-        self.unwhitener_ = (v * np.sqrt(w)) @ v.T
+        self.mean_, self.whitener_, self.unwhitener_ = whitener(
+            codes, "the codes", "a flow cannot map them onto N(0, I). Use a smaller base code")
         z = (codes - self.mean_) @ self.whitener_
         dev = resolve_device(self.device)
         rng = np.random.default_rng(self.seed)

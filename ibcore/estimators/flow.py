@@ -53,14 +53,16 @@ FLOW_OPTIONS = ("transforms", "hidden", "epochs", "batch_size", "lr", "patience"
 _EIGEN_FLOOR = 1e-12
 
 
-def _whitener(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and symmetric inverse square root of the covariance of ``a`` (n, d)."""
+def whitener(a: np.ndarray, what: str = "a side of the sample",
+             advice: str = "drop it or compress first") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, symmetric inverse square root and symmetric square root of the covariance of
+    ``a`` (n, d); a (numerically) singular covariance is refused, naming ``what``."""
     cov = np.atleast_2d(np.cov(a, rowvar=False))
     w, v = np.linalg.eigh(cov)
     if w.min() <= _EIGEN_FLOOR * max(w.max(), 1e-300):
-        raise ValueError("a side of the sample has a (numerically) singular covariance: a constant or "
-                         "collinear column; drop it or compress first")
-    return a.mean(axis=0), (v / np.sqrt(w)) @ v.T
+        raise ValueError(f"{what} has a (numerically) singular covariance (smallest eigenvalue {w.min():.3g}, "
+                         f"largest {w.max():.3g}): a constant or collinear column; {advice}")
+    return a.mean(axis=0), (v / np.sqrt(w)) @ v.T, (v * np.sqrt(w)) @ v.T
 
 
 class NormalScores:
@@ -100,8 +102,8 @@ class CanonicalPair:
     """
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> "CanonicalPair":
-        self.mx_, wx = _whitener(x)
-        self.my_, wy = _whitener(y)
+        self.mx_, wx, _ = whitener(x)
+        self.my_, wy, _ = whitener(y)
         c = ((x - self.mx_) @ wx).T @ ((y - self.my_) @ wy) / (len(x) - 1)
         a, s, bt = np.linalg.svd(c, full_matrices=True)
         self.ax_, self.ay_, self.rho_ = wx @ a, wy @ bt.T, s
