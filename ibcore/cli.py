@@ -273,6 +273,9 @@ def _build_store(p: argparse.ArgumentParser):
     p.add_argument("--out", default=None, help="stored-results folder (default results/<name of the parameters file>)")
     p.add_argument("--seeds", default="0:3", help="seeds of the information-plane runs (default 0:3)")
     p.add_argument("--scheduler", default=None, help=SCHEDULER_HELP)
+    p.add_argument("--snapshot-every", type=int, default=None, metavar="K",
+                   help="also keep the model weights of every K-th epoch of the plane runs, so that other "
+                        "estimators can measure them later (default: only the two audited epochs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return _run_store
 
@@ -282,7 +285,7 @@ def _run_store(args) -> int:
     from .reproduce import store
 
     out = store(args.params, args.part, out=args.out, seeds=args.seeds, scheduler=parse_scheduler(args.scheduler),
-                progress=not args.quiet)
+                progress=not args.quiet, snapshot_every=args.snapshot_every)
     print(f"[ibcore] stored results and provenance in {out}; check them with `ibcore audit {out}`")
     return 0
 

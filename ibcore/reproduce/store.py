@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 from ..device import resolve_device
+from ..validation import check_int
 from .provenance import PROVENANCE_NAME, code_state, environment, params_hash, read_section
 
-__all__ = ["store", "plane_settings", "PARTS", "FORMAT"]
+__all__ = ["store", "plane_settings", "snapshot_epochs", "PARTS", "FORMAT"]
 
 PARTS = ("synthetic", "mnist")
 FORMAT = "ibcore-stored-results/1"
@@ -77,20 +78,33 @@ def _store_synthetic(section, out: Path, scheduler, progress) -> dict:
             "audit": _audit_cells(rows, FIGURE_DATASETS, common.sizes)}
 
 
-def _store_mnist(section, out: Path, seeds, scheduler, progress) -> dict:
+def snapshot_epochs(epochs: int, eval_every: int, every: int | None = None) -> tuple:
+    """Epochs whose model weights a stored run keeps: the first and the last estimated epoch (the
+    audit's) and, with ``every``, each estimated epoch that is a multiple of ``every`` (so that
+    other estimators can measure the same run later, :func:`ibcore.plane.remeasure`)."""
+    first, last = eval_every, epochs - epochs % eval_every
+    kept = {first, last}
+    if every is not None:
+        every = check_int(every, "snapshot_every", 1)
+        kept |= {e for e in range(every, epochs + 1, every) if e % eval_every == 0}
+    return tuple(sorted(kept))
+
+
+def _store_mnist(section, out: Path, seeds, scheduler, progress, snapshot_every=None) -> dict:
     from ..plane import parse_seeds, run_plane_seeds
 
     s = plane_settings(section)
-    snapshots = (s.eval_every, s.epochs - s.epochs % s.eval_every)  # the first and the last estimated epoch
+    snapshots = snapshot_epochs(s.epochs, s.eval_every, snapshot_every)
     s = s.replace(snapshots=snapshots)
     seeds = parse_seeds(seeds)
     res = run_plane_seeds(s, seeds=seeds, out=out, scheduler=scheduler, progress=progress, figures=False)
-    return {"settings": s.to_dict(), "seeds": seeds,
+    return {"settings": s.to_dict(), "seeds": seeds, "snapshot_every": snapshot_every,
             "final_test_accuracy": {str(k): r.metrics[-1]["test_accuracy"] for k, r in res.runs.items()},
-            "audit": [{"seed": seeds[0], "epoch": e} for e in sorted(set(snapshots))]}
+            "audit": [{"seed": seeds[0], "epoch": e} for e in (snapshots[0], snapshots[-1])]}
 
 
-def store(params_file, parts=PARTS, *, out=None, seeds="0:3", scheduler=None, progress: bool = True) -> Path:
+def store(params_file, parts=PARTS, *, out=None, seeds="0:3", scheduler=None, progress: bool = True,
+          snapshot_every: int | None = None) -> Path:
     """Run the experiments of ``params_file`` into ``out`` (default ``results/<stem>``) and record
     their provenance; resumable.
 
@@ -107,6 +121,9 @@ def store(params_file, parts=PARTS, *, out=None, seeds="0:3", scheduler=None, pr
     scheduler
         Dask scheduler of both parts (:func:`ibcore.executor.dask_client`); ``None``: in process.
     progress : bool
+    snapshot_every : int, optional
+        Also keep the model weights of every ``snapshot_every``-th epoch of the information-plane
+        runs (:func:`snapshot_epochs`); by default only those of the two audited epochs.
 
     Returns
     -------
@@ -136,7 +153,7 @@ def store(params_file, parts=PARTS, *, out=None, seeds="0:3", scheduler=None, pr
         if part == "synthetic":
             made = _store_synthetic(section, out / part, scheduler, progress)
         else:
-            made = _store_mnist(section, out / part, seeds, scheduler, progress)
+            made = _store_mnist(section, out / part, seeds, scheduler, progress, snapshot_every)
         seconds = time.perf_counter() - t0
         entry = {"section": section, "params_hash": params_hash(section), **made, **code,
                  **environment(resolve_device(made["settings"]["device"]).type),
