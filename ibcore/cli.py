@@ -13,6 +13,8 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from typing import Callable
 
@@ -219,8 +221,6 @@ def _load_array(path: str, key: str | None, name: str):
 
 
 def _run_mi(args) -> int:
-    import json
-
     import numpy as np
 
     from . import mutual_information
@@ -296,7 +296,9 @@ def _build_audit(p: argparse.ArgumentParser):
 
     p.add_argument("folders", nargs="+", help="stored-results folders (with provenance.json), e.g. results/cpu")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
-                   help=f"largest allowed absolute difference, nats (default {TOLERANCE:g})")
+                   help=f"smallest tolerance of a recomputed number, nats (default {TOLERANCE:g}); each number's own "
+                        "is larger where rounding moves it more (see ibcore.reproduce.audit)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per folder instead of the table")
     return _run_audit
 
 
@@ -306,8 +308,11 @@ def _run_audit(args) -> int:
     failed = 0
     for folder in args.folders:
         checks = audit(folder, tolerance=args.tolerance)
-        print(f"== {folder}")
-        print(format_checks(checks), flush=True)
+        if args.json:
+            print(json.dumps({"folder": str(folder), "checks": [dataclasses.asdict(c) for c in checks]}), flush=True)
+        else:
+            print(f"== {folder}")
+            print(format_checks(checks), flush=True)
         failed += sum(not c.ok for c in checks)
     return 1 if failed else 0
 

@@ -27,7 +27,7 @@ from .run import PlaneResults, PlaneRun
 from .settings import DATASETS, PlaneSettings
 from .tracker import COMPRESSORS, MI_MODES, InformationPlaneTracker, derived_seed
 
-__all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command", "remeasure"]
+__all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command", "remeasure", "load_run_data"]
 
 
 def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -152,14 +152,29 @@ def _tracker(s: PlaneSettings, model, x_test, y_test, x_codes) -> InformationPla
             n_components=s.n_components, method=s.estimator, estimator_options=s.estimator_options, seed=s.seed)
 
 
-def remeasure(out, epoch: int, *, data=None, threads: int = 1) -> list[dict]:
+def load_run_data(out):
+    """The data of a run directory of :func:`run_mnist_plane`, loaded again offline, checked
+    against the description the run stored (a ``ValueError`` when it is other data)."""
+    from .run import _read_settings
+
+    stored = _read_settings(Path(out) / "settings.json")
+    s = PlaneSettings.from_dict(stored["settings"])
+    data = load_mnist(s.source, s.data_dir, False, n_test=stored["context"]["n_eval"], seed=s.seed,
+                      verbose=False, dataset=s.dataset)
+    if data.description != stored["context"]["data"]:
+        raise ValueError(f"the data loaded now ({data.description}) is not the run's ({stored['context']['data']})")
+    return data
+
+
+def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None) -> list[dict]:
     """Recompute the information-plane rows of one stored epoch of a run directory.
 
     The model's weights after ``epoch`` come from the run's snapshot (``snapshots`` in its
     settings), the input codes from its ``x_codes.npy``, the evaluation images from the data it
     names (loaded again, offline); then the tracker measures that epoch as the run did. On the
-    same kind of CPU the rows equal the stored ones to the last bit; elsewhere they differ in
-    rounding only. This is what ``ibcore audit`` compares.
+    same kind of CPU the rows equal the stored ones to the last bit; on another instruction set
+    the forward pass rounds differently, and each estimate moves by as much as its conditioning
+    amplifies that (``perturb`` measures it). This is what ``ibcore audit`` compares.
 
     Parameters
     ----------
@@ -168,9 +183,12 @@ def remeasure(out, epoch: int, *, data=None, threads: int = 1) -> list[dict]:
     epoch : int
         An estimated epoch with a snapshot.
     data : MNISTData, optional
-        The run's data, already loaded.
+        The run's data, already loaded (:func:`load_run_data`).
     threads : int
         torch and BLAS threads.
+    perturb : callable, optional
+        Applied to every layer's outputs before compression
+        (:meth:`InformationPlaneTracker.measure`).
 
     Returns
     -------
@@ -191,16 +209,13 @@ def remeasure(out, epoch: int, *, data=None, threads: int = 1) -> list[dict]:
                          f"rerun with snapshots including {epoch}")
     with limit_threads(threads), threadpool_limits(limits=threads):
         if data is None:
-            data = load_mnist(s.source, s.data_dir, False, n_test=stored["context"]["n_eval"], seed=s.seed,
-                              verbose=False, dataset=s.dataset)
-        if data.description != stored["context"]["data"]:
-            raise ValueError(f"the data loaded now ({data.description}) is not the run's ({stored['context']['data']})")
+            data = load_run_data(out)
         _, _, x_test, y_test = data
         model = MNISTClassifier(sigma=s.sigma, noise=s.noise)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         x_codes = np.load(out / "x_codes.npy") if s.mi_mode == "joint" else None
         tracker = _tracker(s.replace(device="cpu"), model, x_test, y_test, x_codes)
-        return [{"epoch": int(epoch), **p.row(tracker.level)} for p in tracker.measure(epoch)]
+        return [{"epoch": int(epoch), **p.row(tracker.level)} for p in tracker.measure(epoch, perturb=perturb)]
 
 
 def _mnist_input_codes(out: Path, x_train, x_test, epochs, seed, dev, progress, description) -> np.ndarray:

@@ -360,8 +360,16 @@ class InformationPlaneTracker:
                               device=model_device(self.model), progress=False)
         return ae.fit(out).transform(out)
 
-    def measure(self, epoch: int) -> list[LayerPoint]:
+    def measure(self, epoch: int, *, perturb=None) -> list[LayerPoint]:
         """One evaluation pass and the estimates for every layer (the pass is seeded by ``epoch``).
+
+        Parameters
+        ----------
+        epoch : int
+        perturb : callable, optional
+            ``perturb(outputs) -> outputs`` applied to each layer's recorded outputs ``(n, dim)``
+            before they are compressed: how the audit (:mod:`ibcore.reproduce.audit`) measures
+            how far rounding differences of the forward pass move each estimate.
 
         Returns
         -------
@@ -377,6 +385,8 @@ class InformationPlaneTracker:
         points = []
         for i, name in enumerate(self.layers):
             out = col.outputs[name]
+            if perturb is not None:
+                out = perturb(out)
             if self.mi_mode == "noise" and self.observation_noise:
                 rng = np.random.default_rng(derived_seed(self.seed, epoch, i, 3))
                 out = out + self.noise_sigma * rng.standard_normal(out.shape)

@@ -54,7 +54,7 @@ from .images import image_pair
 from .settings import COMPRESSORS, DATASETS, RUN_FIELDS, SweepSettings, check_names, check_size
 from .table import append_row, cell_key, prepare_table, read_results
 
-__all__ = ["run_algorithm1", "plan_cells", "make_generator", "make_compressor", "train_compressor"]
+__all__ = ["run_algorithm1", "run_cell", "plan_cells", "make_generator", "make_compressor", "train_compressor"]
 
 
 def make_generator(dataset: str, size: int):
@@ -302,6 +302,36 @@ def run_algorithm1(out, settings: SweepSettings | dict | None = None, *, progres
         finally:
             bar.close()
     return read_results(path)
+
+
+def run_cell(settings: SweepSettings, cell: dict, cache_dir, *, perturb=None) -> dict:
+    """One Algorithm 1 cell on its own, exactly as :func:`run_algorithm1` computes its row.
+
+    Parameters
+    ----------
+    settings : SweepSettings
+        The sweep; its ``n``, ``seed`` and ``noise_std`` must be the cell's.
+    cell : dict
+        The cell's key columns (a row of :func:`plan_cells`).
+    cache_dir : path
+        Folder of the autoencoders' cache files (trained there when missing).
+    perturb : callable, optional
+        ``perturb(array) -> array`` applied to the cell's two inputs (images or latent vectors)
+        before compression: how the audit (:mod:`ibcore.reproduce.audit`) measures how far
+        rounding differences upstream of the estimator move the row.
+
+    Returns
+    -------
+    dict
+        The row (:data:`~ibcore.synthetic.COLUMNS`).
+    """
+    handle = _train_task(settings, cell["dataset"], cell["size"], _compressor_of(cell), str(cache_dir))
+    pair = _pair_task(settings, cell["dataset"], cell["size"], cell["true_mi"])
+    if perturb is not None:
+        p = pair["pair"]
+        pair = dict(pair, x=perturb(pair["x"]), y=perturb(pair["y"]),
+                    pair=p._replace(latent_x=perturb(p.latent_x), latent_y=perturb(p.latent_y)))
+    return _cell_task(settings, cell, pair, handle)
 
 
 def _compressor_of(key) -> str:
