@@ -54,7 +54,8 @@ def gaussian_mi(cov: np.ndarray, dx: int) -> float:
 
 
 def student_h(nu: float, k: int) -> float:
-    """The dof term of the multivariate Student-t MI (beyond.md §4)."""
+    """The dof term of the multivariate Student-t MI (Arellano-Valle, Contreras-Reyes & Genton,
+    Scand. J. Stat. 2013)."""
     return (gammaln(nu / 2) - gammaln((nu + k) / 2) + k / 2 * math.log(nu * math.pi)
             + (nu + k) / 2 * (digamma((nu + k) / 2) - digamma(nu / 2)))
 

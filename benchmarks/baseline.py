@@ -1,20 +1,23 @@
 """A straightforward baseline that computes what the authors' estimators compute, the way they do.
 
 This is the comparison point for ``bench_estimators.py``: written for this project (not copied)
-after the description in ``spec/paper.md`` §5, using the same building blocks as the authors'
-code, so its timings show what the paper's pipeline costs on the same machine:
+after the paper and the authors' estimators (``VanessB/Information-v3``,
+``source/python/mutinfo/estimators``), using the same building blocks as the authors' code, so
+its timings show what the paper's pipeline costs on the same machine:
 
 * whitening ``x ↦ x Σ^{-1/2}`` with ``Σ = np.cov(x)`` and the symmetric root from
-  :func:`scipy.linalg.sqrtm`; the entropy is corrected by ``+½ log det Σ`` (§5.1);
+  :func:`scipy.linalg.sqrtm`; the entropy is corrected by ``+½ log det Σ``;
 * k-NN (KL, weighted KL) entropies from scikit-learn ``BallTree`` queries (leaf size 40,
-  ``k + 1`` neighbours, the point itself dropped), single-threaded as in the authors' code
-  (§5.4). The weights are :func:`ibcore.wkl_weights` in every dimension so that the numbers
-  can be compared with ibcore's (the authors fall back to 1-NN for ``d <= 4``);
+  ``k + 1`` neighbours, the point itself dropped), single-threaded as in the authors' code.
+  The weights (Berrett, Samworth & Yuan, Annals of Statistics 2019) are
+  :func:`ibcore.wkl_weights` in every dimension so that the numbers can be compared with
+  ibcore's (the authors fall back to 1-NN for ``d <= 4``);
 * KDE entropies from ``BallTree.kernel_density`` (Gaussian kernel, ``atol = rtol = 0``,
   breadth first) for the leave-one-out density, split over ``n_jobs`` process chunks with
-  joblib as the authors do, and their grid-refinement bandwidth search (§5.2, 5.3);
+  joblib as the authors do, and their grid-refinement bandwidth search;
 * KSG mutual information with Chebyshev (max-norm) neighbour counts from scikit-learn
-  ``KDTree`` (the authors' later ``mutinfo`` library, §5.7).
+  ``KDTree`` (Kraskov, Stögbauer & Grassberger, Phys. Rev. E 2004; as in the authors' later
+  library ``VanessB/mutinfo``).
 
 All values are in nats. Each function returns ``(value, std)`` with the standard error
 ``std(terms) / sqrt(n)`` of its per-sample terms.
@@ -42,7 +45,7 @@ SERIAL_BELOW = 2000  # KDE: smaller samples run in-process (see kde_entropy)
 
 
 def whiten(x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Whitened samples ``x Σ^{-1/2}`` (n, d) and ``½ log det Σ`` (nats), as in §5.1.
+    """Whitened samples ``x Σ^{-1/2}`` (n, d) and ``½ log det Σ`` (nats), as the authors do.
 
     No centring, as in the reference code: distances do not depend on it.
     """
@@ -62,7 +65,7 @@ def _log_ball_volume(d: int) -> float:
 
 
 # ------------------------------------------------------------------------------------------
-# k-NN entropies (§5.4)
+# k-NN entropies (Kozachenko-Leonenko; weighted: Berrett, Samworth & Yuan 2019)
 
 def knn_entropy(x: np.ndarray, k: int = 5, weights: str = "wkl", rescale: bool = True) -> tuple[float, float]:
     """(Weighted) Kozachenko–Leonenko entropy with ``BallTree`` neighbour queries.
@@ -90,7 +93,7 @@ def knn_entropy(x: np.ndarray, k: int = 5, weights: str = "wkl", rescale: bool =
 
 
 # ------------------------------------------------------------------------------------------
-# KDE entropies (§5.2, §5.3)
+# KDE entropies (leave-one-out ML and least-squares bandwidths)
 
 def minimize_recursive(function, left: float, right: float, n_points: int = 7, rtol: float = 1e-2) -> float:
     """The authors' bandwidth search: a log-spaced grid that slides outwards or zooms in.
@@ -168,7 +171,7 @@ def kde_entropy(x: np.ndarray, bandwidth: str = "ml", rescale: bool = True, n_jo
 
     Initial interval (whitened stds ≈ 1): ``[0.5 min σ / n^{0.2/d}, 1.06 max σ / n^{0.2/d}]``.
     The entropy is the mean of ``-log f̂_{-i}(x_i)`` at the chosen bandwidth, points with a
-    non-positive LOO density dropped (§5.1). ``n_jobs`` defaults to ``os.cpu_count()``
+    non-positive LOO density dropped (as the authors do). ``n_jobs`` defaults to ``os.cpu_count()``
     for ``n >= SERIAL_BELOW`` and to 1 below.
     """
     n, d = x.shape
@@ -194,7 +197,7 @@ def kde_entropy(x: np.ndarray, bandwidth: str = "ml", rescale: bool = True, n_jo
 
 
 # ------------------------------------------------------------------------------------------
-# KSG (§5.7)
+# KSG (Kraskov, Stögbauer & Grassberger 2004)
 
 def ksg_mutual_information(x: np.ndarray, y: np.ndarray, k: int = 3, rescale: bool = True) -> tuple[float, float]:
     """KSG estimator 1 with the Chebyshev (max-coordinate) metric and ``KDTree`` counts.

@@ -2,7 +2,7 @@
 
 Prints a markdown table: for each method, sample size n and dimension d, ibcore's time and
 estimate, the closed-form truth, the baseline's time and estimate, and the speed ratio
-baseline / ibcore. Then the two targets of issue 2 (item 7), each on its own line with
+baseline / ibcore. Then the project's two speed targets, each on its own line with
 PASS or FAIL:
 
 (a) weighted-KL entropy, n = 50,000, d = 8: ratio >= 10 and |ibcore - truth| <= 0.1 nats;
@@ -56,7 +56,7 @@ DIMS = (2, 4, 8, 16)
 SEED = 20240101
 RHO = 0.8
 
-# Targets of issue 2, item 7: (method, n, d)
+# The two speed targets (benchmarks/README.md, "What is measured"): (method, n, d)
 TARGET_WKL = ("wkl", 50_000, 8)
 TARGET_KDE = ("kde-ml", 5_000, 4)
 

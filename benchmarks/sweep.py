@@ -13,7 +13,7 @@ default ``threads=1``), so the serial run uses one core and the cluster one per 
   its start-up (the workers import torch) counts against it.
 
 The script checks that both runs wrote the same rows (every column but ``seconds``) and prints
-both wall times and their ratio, serial / cluster (target of issue 11: >= 1.6 with 2 workers on
+both wall times and their ratio, serial / cluster (the project's target: >= 1.6 with 2 workers on
 2 cores). The ratio means something only on an otherwise idle machine: the header shows the
 load average before and after, and the *parallel capacity* the machine offers right then (two
 copies of a CPU-bound numpy job run side by side: 2.0 when two cores are free; less when other

@@ -1,6 +1,6 @@
 """Execute every chapter of the ibcore book and build the HTML offline.
 
-Pipeline (see README "Book" and ``/work/shared/spec/toolchain.md``):
+Pipeline (see README "How the book is built" and the ``book`` session of ``noxfile.py``):
 
 1. read ``_toc.yml``; a page whose front matter declares a jupytext ``kernelspec`` is a
    *chapter* (an executable MyST notebook), any other page is prose and is copied as is;
@@ -22,18 +22,28 @@ executed notebook shows it in a cell with ``mystnb: figure:`` metadata of that n
 
 Report: ``_build/reports/execution.json`` is rewritten after every chapter (so a later chapter, such
 as the "Reproducing the paper" appendix, can read the timings of the earlier ones; its path is in
-``$IBCORE_EXECUTION_REPORT``): the parameters file, start time, machine, each chapter's seconds,
-whether it ran in this build, its figures and any manifest problem.
+``$IBCORE_EXECUTION_REPORT``): the parameters file and the ``-p`` overrides, start time, machine,
+each chapter's seconds, whether it ran in this build, its figures and any manifest problem.
 
 Params files (``params/ci.yaml``, ``params/paper.yaml``) are YAML mappings with one top-level
 key per chapter (the chapter's file stem, e.g. ``estimators``); each value is the flat mapping
 of parameter overrides for that chapter (the form papermill's ``-f`` takes). Every name must
-be assigned in the chapter's ``parameters`` cell; a chapter with no section runs with its
-defaults. A chapter that raises (for example a failed closed-form assertion) fails the build
-with a message naming the chapter; its partially executed notebook stays in ``_build/executed/``.
+be assigned in the chapter's ``parameters`` cell, and a value must be of the kind of the cell's
+default (bool, number, str, list, dict; anything where the default is ``None``); a chapter with no
+section runs with its defaults. A chapter that raises (for example a failed closed-form assertion)
+fails the build with a message naming the chapter; its partially executed notebook stays in
+``_build/executed/``.
 
-Usage: ``python book/_build_book.py [--params params/ci.yaml] [--only CHAPTER ...] [--no-html]``
-(normally through ``nox -s book -- ...``).
+Overrides on the command line, papermill's habit: ``-p NAME VALUE`` (repeatable) sets ``NAME`` in
+every chapter being built (all, or those of ``--only``) whose parameters cell assigns it, over the
+params file. ``VALUE`` is an int or a float when it reads as one (``5``, ``1e-4``), ``None`` for
+``None``, otherwise YAML (``true``, ``[16, 32]``, ``'"5"'`` for the string ``5``, else a plain
+string). The names and kinds are checked as for params files, and a name that no chapter being
+built assigns is an error.
+
+Usage: ``python book/_build_book.py [--params params/ci.yaml] [--only CHAPTER ...]
+[-p NAME VALUE ...] [--no-html]`` (normally through ``nox -s book -- ...``), e.g.
+``nox -s book -- --only mnist -p epochs 5``.
 """
 from __future__ import annotations
 
@@ -59,6 +69,14 @@ CONFIG = ROOT / "_config.yml"
 DEFAULT_PARAMS = ROOT / "params" / "ci.yaml"
 MANIFEST = BOOK / "figures.yml"
 FIGURE_NAME = re.compile(r"^fig-[a-z0-9]+(-[a-z0-9]+)*$")
+DEFAULT_BUILD = ROOT / "_build"
+SITE = "site"  # jupyter-book's --path-output, inside the build folder
+
+
+def html_dir(build: Path = DEFAULT_BUILD) -> Path:
+    """Where the HTML lands: jupyter-book writes ``<path-output>/_build/html`` (published by
+    ``.github/workflows/book.yml``)."""
+    return Path(build) / SITE / "_build" / "html"
 
 
 class BookError(RuntimeError):
@@ -174,7 +192,87 @@ def load_params(params_path: Path, chapter_paths: dict[str, Path]) -> dict[str, 
                 f"{params_path}: chapter {name!r} has no parameter(s) {unknown}; "
                 f"its parameters cell defines {sorted(defined)}"
             )
+        for key, value in section.items():
+            check_kind(f"{params_path}: {name}.{key}", value, defined[key])
         out[name] = section
+    return out
+
+
+def value_kind(value) -> str:
+    """The kind a parameter value must keep: ``bool``, ``number`` (int or float), or the type name."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def check_kind(where: str, value, default) -> None:
+    """Raise ``BookError`` when ``value`` is not of the kind of the cell's ``default`` (any kind
+    replaces a default of ``None``)."""
+    if default is not None and value_kind(value) != value_kind(default):
+        hint = " (quote a string in YAML, e.g. '\"5\"')" if isinstance(default, str) else ""
+        raise BookError(f"{where} = {value!r} is a {value_kind(value)}, but the parameters cell's default "
+                        f"{default!r} is a {value_kind(default)}{hint}")
+
+
+_NUMBER = re.compile(r"[-+]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][-+]?\d+)?")
+
+
+def parse_value(text: str):
+    """A ``-p`` value: an int or a float when ``text`` reads as one (``5``, ``1e-4``, which YAML 1.1
+    would keep as a string), ``None`` for ``None``, otherwise ``yaml.safe_load(text)`` (``true``,
+    ``[16, 32]``, ``'"5"'``; a plain string when that gives nothing but a date or the like)."""
+    stripped = text.strip()
+    if _NUMBER.fullmatch(stripped):
+        for number in (int, float):
+            try:
+                return number(stripped)
+            except ValueError:
+                pass
+    if stripped == "None":  # papermill's spelling
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BookError(f"-p: cannot read the value {text!r} ({exc.__class__.__name__})") from None
+    if not isinstance(value, (bool, int, float, str, list, dict, type(None))):
+        return text  # e.g. a date: keep what was typed
+    return value
+
+
+def parse_overrides(pairs) -> dict:
+    """``{name: value}`` from the ``-p NAME VALUE`` pairs in order (a repeated name: the last wins)."""
+    out = {}
+    for name, text in pairs or []:
+        if not name.isidentifier():
+            raise BookError(f"-p {name!r}: a parameter name is a Python identifier (e.g. -p epochs 5)")
+        out[name] = parse_value(text)
+    return out
+
+
+def apply_overrides(params: dict[str, dict], overrides: dict, chapter_paths: dict[str, Path],
+                    building) -> dict[str, dict]:
+    """The params-file sections with the ``-p`` overrides on top, for the chapters being built.
+
+    Every override goes to each chapter in ``building`` whose parameters cell assigns its name, and
+    must be of the kind of that chapter's default; a name that none of them assigns is an error.
+    """
+    out = {name: dict(section) for name, section in params.items()}
+    building = [name for name in chapter_paths if name in set(building)]
+    defined = {name: chapter_parameters(chapter_paths[name]) for name in building} if overrides else {}
+    for key, value in overrides.items():
+        targets = [name for name in building if key in defined[name]]
+        if not targets:
+            elsewhere = [name for name in chapter_paths if name not in building
+                         and key in chapter_parameters(chapter_paths[name])]
+            raise BookError(
+                f"-p {key}: no chapter being built ({building}) has a parameter {key!r}"
+                + (f"; it is a parameter of {elsewhere} (add them to --only)" if elsewhere else "")
+            )
+        for name in targets:
+            check_kind(f"-p {key}: chapter {name!r}: {key}", value, defined[name][key])
+            out.setdefault(name, {})[key] = value
     return out
 
 
@@ -338,7 +436,7 @@ def run_jupyter_book(build: Path) -> None:
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book"),
            "build", str(build / "src"), "--config", str(CONFIG), "--toc", str(TOC),
-           "--path-output", str(build / "site"), "-W", "--keep-going"]
+           "--path-output", str(build / SITE), "-W", "--keep-going"]
     print("+", " ".join(cmd), flush=True)
     if subprocess.run(cmd, cwd=ROOT).returncode != 0:
         raise BookError("jupyter-book build failed (warnings are errors under -W); see the messages above")
@@ -351,8 +449,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="YAML with one section per chapter (default: params/ci.yaml; paper scale: params/paper.yaml)")
     ap.add_argument("--only", action="extend", nargs="+", metavar="CHAPTER",
                     help="execute only these chapters; the others reuse their last executed notebook")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", dest="overrides", metavar=("NAME", "VALUE"),
+                    help="set parameter NAME to VALUE in every chapter being built whose parameters cell assigns "
+                         "it, over the params file (repeatable; papermill's -p). VALUE: an int or float when it "
+                         "reads as one (5, 1e-4), None, else YAML (true, [16, 32], '\"5\"' for a string). "
+                         "Checked like the params files: the name must exist and the value keep the default's "
+                         "kind; recorded in _build/reports/execution.json")
     ap.add_argument("--no-html", action="store_true", help="execute the chapters but skip jupyter-book")
-    ap.add_argument("--build-dir", default=str(ROOT / "_build"), help="output folder (default: _build)")
+    ap.add_argument("--build-dir", default=str(DEFAULT_BUILD), help="output folder (default: _build)")
+    ap.epilog = ("example: nox -s book -- --only mnist -p epochs 5 -p lr 1e-4   "
+                 "(the HTML lands in <build-dir>/site/_build/html)")
     args = ap.parse_args(argv)
 
     build = Path(args.build_dir).resolve()
@@ -369,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(only - set(chapter_paths))
         if unknown:
             raise BookError(f"--only: unknown chapter(s) {unknown}; chapters: {sorted(chapter_paths)}")
+        overrides = parse_overrides(args.overrides)
+        params = apply_overrides(params, overrides, chapter_paths, only)
     except BookError as exc:
         print(f"book: error: {exc}", file=sys.stderr)
         return 2
@@ -383,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     report_path = reports / "execution.json"
     os.environ["IBCORE_EXECUTION_REPORT"] = str(report_path)
     print(f"book: parameters from {params_path}", flush=True)
+    if overrides:
+        print("book: overrides: " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()), flush=True)
     for note in manifest_notes:
         print(f"book: note: {note}", flush=True)
 
@@ -405,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
             previous = {}
     report = {
         "params": str(params_path),
+        "overrides": overrides,
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "finished": None,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
@@ -463,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"book: error: {exc}", file=sys.stderr)
         return 1
     print(f"book: HTML built in {time.perf_counter() - t0:.1f} s: "
-          f"{build / 'site' / '_build' / 'html' / 'index.html'}", flush=True)
+          f"{html_dir(build) / 'index.html'}", flush=True)
     return 0
 
 

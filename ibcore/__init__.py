@@ -1,13 +1,22 @@
 """ibcore: Information Bottleneck analysis of deep networks via lossy compression.
 
-The package follows the method's stages; imports only run downward::
+The package follows the method's stages (Butakov et al., ICLR 2024); imports only run downward::
 
     ibcore/
-      estimators/    entropy, MI, kNN and KDE kernels, whitening, MINE        (stage 1)
-      compression/   PCA, autoencoders, the compression bound, lossy MI       (stage 2)
-      synthetic/     samplers with known MI, image generators, Algorithm 1    (stage 3a)
-      plane/         noise layers, recording, tracker, runs, phases, MNIST    (stage 3b)
-      result.py, validation.py, device.py, nn.py, settings.py, cli.py         (shared ground)
+      estimators/    stage 1: entropy and MI (KL, weighted KL, KDE, KSG), kNN and KDE kernels,
+                     whitening, MINE, normalizing-flow MI, intrinsic dimension, the registry
+      compression/   stage 2: auto (``method="auto"``, the default of ``mutual_information``),
+                     PCA, autoencoders, flow codes, the two-sided compression bound, lossy MI
+      synthetic/     stage 3a, Algorithm 1: samplers with known MI, image generators, sweeps,
+                     the results table, figures
+      plane/         stage 3b, Algorithm 2: noise layers, recording, tracker, runs, phases,
+                     seeds, the MNIST classifier, data and experiment
+      reproduce/     stage 4: stored results with provenance, their audit, the paper's claims
+      result.py validation.py device.py nn.py settings.py executor.py report.py
+                     shared ground: Estimate, input checks, device choice, torch training,
+                     the settings base, Dask scheduling and folder locks, the book's tables and
+                     figures
+      cli.py __main__.py    the ``ibcore`` command line, above every stage
 
 Flat public API (all values in nats): :func:`entropy`, :func:`mutual_information` (``method="auto"``
 by default: it compresses images and degenerate samples itself and says what it did, see
@@ -26,8 +35,8 @@ import importlib
 from .compression import (AutoEstimate, ConvAutoencoder, DenseAutoencoder, LossyEstimate, PCACompressor,
                           compression_bound, lossy_mutual_information)
 from .compression.auto import entropy, mutual_information
-from .estimators import (ENTROPY_METHODS, FlowMI, KDEEntropy, KLEntropy, KSG, MI_METHODS, MINE, WKLEntropy,
-                         make_entropy_estimator, pointwise_mutual_information, wkl_weights)
+from .estimators import (EstimatorSpec, FlowMI, KDEEntropy, KLEntropy, KSG, MINE, WKLEntropy, estimator_names,
+                         make_entropy_estimator, pointwise_mutual_information, register_estimator, wkl_weights)
 from .estimators import IntrinsicDimension, ManifoldWarning, intrinsic_dimension
 from .result import Estimate
 
@@ -41,11 +50,16 @@ __all__ = [
     "PCACompressor", "ConvAutoencoder", "DenseAutoencoder", "compression_bound", "MINE", "FlowMI",
     "LossyEstimate", "lossy_mutual_information", "ENTROPY_METHODS", "MI_METHODS", "__version__",
     "intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "AutoEstimate",
+    "EstimatorSpec", "register_estimator", "estimator_names",
     *_STAGES,
 ]
 
 
 def __getattr__(name):
+    if name in ("ENTROPY_METHODS", "MI_METHODS"):  # read from the registry when asked
+        from . import estimators
+
+        return getattr(estimators, name)
     # the algorithm stages load on first use: `import ibcore` stays light
     if name in _STAGES:
         return importlib.import_module(f".{name}", __name__)

@@ -79,15 +79,17 @@ def _choices(allowed, what):
 @subcommand("synthetic", "Algorithm 1: estimators vs the true MI on synthetic images (figures 3 and 4)")
 def _build_synthetic(p: argparse.ArgumentParser):
     from .executor import SCHEDULER_HELP
-    from .synthetic import COMPRESSORS, DATASETS, ESTIMATORS, INPUTS
+    from .estimators import estimator_names
+    from .compression import compressor_names
+    from .synthetic import DATASETS, INPUTS
 
     p.add_argument("--dataset", type=_choices(tuple(DATASETS), "dataset"), default=["gaussians"],
                    help=f"comma-separated datasets: {', '.join(DATASETS)} (default gaussians)")
     p.add_argument("--size", type=_int_list, default=[16],
                    help="comma-separated image sides, e.g. 16,32 (antipca: ambient dimension, 32)")
-    p.add_argument("--estimators", type=_choices(ESTIMATORS, "estimator"), default=["kl", "wkl"],
-                   help=f"comma-separated: {', '.join(ESTIMATORS)} (default kl,wkl)")
-    p.add_argument("--compressor", type=_choices(COMPRESSORS, "compressor"), default=["ae"],
+    p.add_argument("--estimators", type=_choices(estimator_names(), "estimator"), default=["kl", "wkl"],
+                   help=f"comma-separated: {', '.join(estimator_names())} (default kl,wkl)")
+    p.add_argument("--compressor", type=_choices(compressor_names(none=True), "compressor"), default=["ae"],
                    help="comma-separated: ae, pca, flow (the autoencoder, then a normalizing flow onto N(0, I)), "
                         "none (estimators on raw images); default ae")
     p.add_argument("--grid", default=None,

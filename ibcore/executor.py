@@ -249,8 +249,8 @@ def dask_client(scheduler, *, retries: int = 2, progress: bool = True, what: str
         if scheduler < 1:
             raise ValueError(f"scheduler={scheduler}: a local cluster needs at least 1 worker")
         # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers to hand memory back to the
-        # OS sooner; it doubled the time of a KDE estimate (n = 2,000: 2.08 s against 0.99 s per
-        # call in a worker), which allocates and frees large blocks all the time
+        # OS sooner; unset, because it makes a KDE estimate, which allocates and frees large blocks
+        # all the time, about twice as slow in a worker (benchmarks/results.md, notes)
         with dask.config.set({"distributed.scheduler.allowed-failures": int(retries),
                               "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
             cluster = LocalCluster(n_workers=int(scheduler), threads_per_worker=1, processes=True)

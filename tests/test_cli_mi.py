@@ -27,7 +27,7 @@ def test_json_output_with_labels(files, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "ksg" and out["unit"] == "nats" and out["n"] == 1500
     assert out["ci"][0] < out["mi"] < out["ci"][1]
-    # Ross's KSG on deterministic labels: within 0.1 nats of log 4 (spec §11.6)
+    # Ross's KSG on deterministic labels: within 0.1 nats of log 4
     assert abs(out["mi"] - math.log(4)) < 0.1
     assert out["details"]["y"] == {"kind": "labels", "classes": 4}
 

@@ -1,9 +1,12 @@
 """Packaging and book-source consistency: environment.yml vs pyproject.toml, the table of contents,
-the chapters (jupytext MyST notebooks without outputs, one ``parameters`` cell) and the params files."""
+the chapters (jupytext MyST notebooks without outputs, one ``parameters`` cell), the params files and
+the ``-p`` overrides of the book builder, and the GitHub Pages workflow."""
 from __future__ import annotations
 
 import ast
 import importlib.util
+import json
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -181,3 +184,147 @@ def test_parameters_cell_parsing(tmp_path):
     computed.write_text(header + cell.format("a = len('abc')"))
     with pytest.raises(build.BookError, match="literal"):
         build.chapter_parameters(computed)
+
+
+def test_params_validation_rejects_a_value_of_another_kind(tmp_path):
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("mnist:\n  epochs: five\n")
+    with pytest.raises(build.BookError, match=r"mnist\.epochs = 'five' is a str.*default 25 is a number"):
+        build.load_params(wrong, build.chapters())
+    assert build.value_kind(True) == "bool" and build.value_kind(3) == build.value_kind(0.5) == "number"
+    assert build.value_kind([1]) == "list" and build.value_kind("a") == "str"
+
+
+# --------------------------------------------------------------------------- -p NAME VALUE overrides
+@pytest.mark.parametrize("text,value", [
+    ("5", 5), ("-3", -3), ("1_000", 1000), ("1e-4", 1e-4), ("1E5", 1e5), ("2.5", 2.5), (".5", 0.5),
+    ("true", True), ("False", False), ("None", None), ("null", None), ("[16, 32]", [16, 32]),
+    ("{a: 1}", {"a": 1}), ('"5"', "5"), ("'1e-4'", "1e-4"), ("fashion-mnist", "fashion-mnist"),
+    ("results/paper", "results/paper"), ("inf", "inf"), ("2024-01-01", "2024-01-01"),
+])
+def test_override_values_are_parsed_like_papermill_with_yaml(text, value):
+    parsed = build.parse_value(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_override_pairs_repeat_and_names_are_identifiers():
+    assert build.parse_overrides([["epochs", "5"], ["lr", "1e-4"], ["epochs", "7"]]) == {"epochs": 7, "lr": 1e-4}
+    assert build.parse_overrides(None) == {}
+    with pytest.raises(build.BookError, match="identifier"):
+        build.parse_overrides([["n-train", "5"]])
+
+
+def _chapter(path: Path, parameters: str) -> Path:
+    path.write_text("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+                    "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
+                    f"```{{code-cell}} ipython3\n:tags: [parameters]\n\n{parameters}\n```\n")
+    return path
+
+
+def test_overrides_apply_to_every_built_chapter_that_defines_the_name(tmp_path):
+    chapters = {"one": _chapter(tmp_path / "one.md", "seed = 0\nn = 100\ndevice = 'auto'\nout = None"),
+                "two": _chapter(tmp_path / "two.md", "seed = 1\nepochs = 3\nlr = 1e-3\nsizes = [16]"),
+                "three": _chapter(tmp_path / "three.md", "seed = 2\nepochs = 9")}
+    params = {"one": {"n": 50, "seed": 4}, "three": {"epochs": 1}}
+    overrides = build.parse_overrides([["seed", "7"], ["lr", "1e-4"], ["sizes", "[16, 32]"], ["out", "runs/x"]])
+    merged = build.apply_overrides(params, overrides, chapters, ["one", "two"])
+    assert merged == {"one": {"n": 50, "seed": 7, "out": "runs/x"},           # wins over the params file
+                      "two": {"seed": 7, "lr": 1e-4, "sizes": [16, 32]},
+                      "three": {"epochs": 1}}                                 # not built: untouched
+    assert params == {"one": {"n": 50, "seed": 4}, "three": {"epochs": 1}}  # the input is not modified
+    assert build.apply_overrides(params, {}, chapters, ["one"]) == params
+    # an int where the default is a float (and the reverse) is the same kind: a number
+    assert build.apply_overrides({}, {"lr": 1}, chapters, ["two"]) == {"two": {"lr": 1}}
+
+
+def test_overrides_are_checked_like_params_files(tmp_path):
+    chapters = {"one": _chapter(tmp_path / "one.md", "seed = 0\nn = 100\ndevice = 'auto'"),
+                "two": _chapter(tmp_path / "two.md", "seed = 1\nepochs = 3\nfresh = True")}
+    with pytest.raises(build.BookError, match=r"-p n_sample: no chapter being built \(\['one', 'two'\]\)"):
+        build.apply_overrides({}, {"n_sample": 5}, chapters, ["two", "one"])
+    with pytest.raises(build.BookError, match=r"-p epochs: .*\['one'\].*parameter of \['two'\].*--only"):
+        build.apply_overrides({}, {"epochs": 5}, chapters, ["one"])
+    with pytest.raises(build.BookError, match=r"chapter 'one': n = 'many' is a str.*number"):
+        build.apply_overrides({}, {"n": build.parse_value("many")}, chapters, ["one"])
+    with pytest.raises(build.BookError, match=r"chapter 'two': fresh = 1 is a number.*bool"):
+        build.apply_overrides({}, {"fresh": 1}, chapters, ["one", "two"])
+    with pytest.raises(build.BookError, match=r"device = 5 is a number.*quote a string"):
+        build.apply_overrides({}, {"device": 5}, chapters, ["one"])
+    with pytest.raises(build.BookError, match=r"chapter 'two': seed = \[1\] is a list"):
+        build.apply_overrides({}, {"seed": [1]}, chapters, ["two"])
+
+
+def test_override_on_the_real_mnist_chapter():
+    chapters = build.chapters()
+    paper = build.load_params(ROOT / "params" / "paper.yaml", chapters)
+    merged = build.apply_overrides(paper, build.parse_overrides([["epochs", "5"], ["lr", "1e-4"]]), chapters, ["mnist"])
+    assert merged["mnist"]["epochs"] == 5 and merged["mnist"]["lr"] == 1e-4
+    assert {k: v for k, v in merged.items() if k != "mnist"} == {k: v for k, v in paper.items() if k != "mnist"}
+
+
+def test_main_rejects_a_bad_override_before_running_anything(tmp_path, capsys):
+    assert build.main(["--only", "mnist", "-p", "no_such_name", "1", "--build-dir", str(tmp_path / "b")]) == 2
+    assert "no_such_name" in capsys.readouterr().err
+    assert build.main(["--only", "mnist", "-p", "epochs", "five", "--build-dir", str(tmp_path / "b")]) == 2
+    assert "epochs = 'five'" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_main_passes_overrides_to_the_chapters_and_records_them(tmp_path, monkeypatch):
+    """The builder's wiring, with chapter execution and the figure checks replaced by stubs."""
+    for var in ("JUPYTER_PATH", "IBCORE_PARAMS", "IBCORE_EXECUTION_REPORT", "IBCORE_FIG_DIR"):
+        monkeypatch.setenv(var, "")
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    ran = {}
+    monkeypatch.setattr(build, "execute_chapter", lambda name, src, params, b: (ran.update({name: params}), (0.0, None))[1])
+    monkeypatch.setattr(build, "check_figures", lambda *args: [])
+    monkeypatch.setattr(build, "hide_injected_parameters", lambda *args: None)
+    out = tmp_path / "b"
+    assert build.main(["--params", str(ROOT / "params" / "ci.yaml"), "-p", "epochs", "5", "-p", "seed", "3",
+                       "--no-html", "--build-dir", str(out)]) == 0
+    chapters = build.chapters()
+    assert set(ran) == set(chapters)
+    for name, path in chapters.items():
+        defined = build.chapter_parameters(path)
+        for key, value in (("epochs", 5), ("seed", 3)):
+            assert (ran[name].get(key) == value) == (key in defined), (name, key)
+    report = json.loads((out / "reports" / "execution.json").read_text())
+    assert report["params"] == str(ROOT / "params" / "ci.yaml")
+    assert report["overrides"] == {"epochs": 5, "seed": 3}
+    assert list(report)[:2] == ["params", "overrides"]
+
+
+# --------------------------------------------------------------------------- GitHub Pages workflow
+WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
+
+
+def _workflow_steps(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_pages_workflow_builds_with_the_readme_command_and_publishes_the_builders_html():
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
+    assert "main" in on["push"]["branches"]
+    assert workflow["permissions"]["pages"] == "write" and workflow["permissions"]["id-token"] == "write"
+    steps = _workflow_steps(workflow)
+    runs = [step.get("run", "").strip() for step in steps]
+    # the README's commands (its shell blocks, comments dropped), exactly
+    readme = (ROOT / "README.md").read_text()
+    commands = {line.split("#", 1)[0].strip() for block in re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+                for line in block.splitlines()}
+    assert {"python -m pip install nox", "nox -s book"} <= commands
+    assert "nox -s book" in runs
+    assert "python -m pip install nox" in runs
+    assert any("apt-get install" in r and "dataset-fashion-mnist" in r for r in runs)
+    assert runs.index("python -m pip install nox") < runs.index("nox -s book")
+    python = [s for s in steps if s.get("uses", "").startswith("actions/setup-python@")]
+    assert python and str(python[0]["with"]["python-version"]) == "3.11"
+    assert any(s.get("uses", "").startswith("actions/checkout@") for s in steps)
+    upload = [s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@")]
+    assert len(upload) == 1
+    assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in steps)
+    # the uploaded folder is where the builder puts the HTML with its default build folder
+    html = build.html_dir(build.DEFAULT_BUILD)
+    assert html.relative_to(ROOT).as_posix() == upload[0]["with"]["path"]
+    assert build.DEFAULT_BUILD == ROOT / "_build"

@@ -10,9 +10,13 @@ from .bound import CompressionBound, compression_bound
 from .flow import FlowCompressor
 from .lossy import LossyEstimate, compress, lossy_mutual_information
 from .pca import PCACompressor
+from .registry import (CompressorSpec, compressor_names, get_compressor, make_compressor, register_compressor,
+                       unregister_compressor)
 
 __all__ = [
     "PCACompressor", "FlowCompressor", "ConvAutoencoder", "DenseAutoencoder", "InputEncoder", "load_compressor",
     "CompressionBound", "compression_bound", "LossyEstimate", "lossy_mutual_information", "compress",
     "AutoEstimate", "auto_mutual_information", "auto_entropy",
+    "CompressorSpec", "register_compressor", "unregister_compressor", "get_compressor", "compressor_names",
+    "make_compressor",
 ]

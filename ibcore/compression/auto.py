@@ -80,7 +80,7 @@ from .pca import PCACompressor
 __all__ = ["AutoEstimate", "auto_mutual_information", "auto_entropy", "mutual_information", "entropy",
            "MAX_FLOW_DIM", "MAX_CODE", "LOW_DIM"]
 
-#: widest vector side the flow takes as it is (50+50 dimensions measured at n = 5,000)
+#: widest vector side the flow takes as it is (its 50+50-dimensional task: benchmarks/accuracy.md)
 MAX_FLOW_DIM = 64
 #: largest code an autoencoder gets from the intrinsic-dimension estimate
 MAX_CODE = 16
@@ -91,7 +91,7 @@ WKL_K = 5
 _ID_SAMPLE = 3000  # points used for the intrinsic dimension of a side (TwoNN is O(n log n) anyway)
 _LINEAR_SHARE = 1e-9
 _AE_TRAIN = 6000  # images the shared conv autoencoder trains on (the paper: 6,000 + 1,000)
-_AE_EPOCHS = 20   # with early stopping; about 40 s at 16x16 on one CPU thread
+_AE_EPOCHS = 20   # with early stopping; bounds the cost of an image task (times: benchmarks/accuracy.md)
 
 
 @dataclass(frozen=True)

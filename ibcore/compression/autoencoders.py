@@ -42,7 +42,7 @@ def load_compressor(path, device=None):
 
 
 class ConvAutoencoder(TorchAutoencoder):
-    """Convolutional autoencoder for single-channel square images (spec section 6.5).
+    """Convolutional autoencoder for single-channel square images (after ``VanessB/Information-v3``).
 
     An ``S x S`` image is first padded to ``P x P``, ``P`` the next power of two (at least 8),
     with the background value (the smallest pixel of the training images), centred (MNIST's
@@ -227,11 +227,12 @@ class DenseAutoencoder(TorchAutoencoder):
     hidden : tuple of int, default (64, 32)
         Widths from the input side; the decoder uses them reversed. ``()`` gives a linear AE.
     linear_encoder : bool, default False
-        Encoder = one Linear layer (spec 6.6 Anti-PCA: Linear(32 -> 2), decoder hidden=(32,)).
+        Encoder = one Linear layer (the authors' Anti-PCA autoencoder: Linear(32 -> 2), decoder
+        hidden=(32,)).
     latent_activation : {None, "tanh", "sigmoid"}, default None
         Ignored when ``linear_encoder``.
     dropout : float, default 0.0
-        Dropout before each hidden layer of the encoder (spec 7.5 uses 0.1).
+        Dropout before each hidden layer of the encoder (the authors' layer autoencoders use 0.1).
     standardize : bool, default True
     epochs, batch_size, lr, loss, input_noise, latent_noise, validation_fraction, patience, seed,
     device, progress

@@ -1,4 +1,7 @@
-"""The two-sided bound on the mutual information lost by compressing noisy data (spec T4)."""
+"""The two-sided bound on the mutual information lost by compressing noisy data.
+
+Theorem 4 of ``book/theory.md``: a provable form of the paper's lossy-compression bound (its figure 1).
+"""
 from __future__ import annotations
 
 import math
@@ -19,7 +22,7 @@ class CompressionBound(NamedTuple):
 def compression_bound(n: int, n_kept: int, noise_var: float, reconstruction_error: float) -> CompressionBound:
     """Two-sided bound on the MI lost by an orthogonal linear compression of noisy data.
 
-    Setting (spec section 2, T4): ``X~ = X + Z`` in ``R^n`` with ``Z ~ N(0, noise_var * I)``
+    Setting (Theorem 4 of ``book/theory.md``): ``X~ = X + Z`` in ``R^n`` with ``Z ~ N(0, noise_var * I)``
     independent of ``X``; an orthogonal ``Q`` splits ``Q X~ = (A, B)`` into the kept
     ``A in R^{n_kept}`` (e.g. :class:`PCACompressor` without whitening) and the discarded
     ``B in R^{m}``, ``m = n - n_kept``; a decoder ``D`` predicts ``B`` from ``A`` with

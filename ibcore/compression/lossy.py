@@ -1,7 +1,8 @@
 """Mutual information estimated on compressed representations, with compression diagnostics.
 
-The paper's method (spec §1, §2 T1/T4): compress each high-dimensional side to a few
-coordinates, then estimate the MI between the codes with a low-dimensional estimator.
+The paper's method (Butakov et al., ICLR 2024; Theorems 1 and 4 of ``book/theory.md``): compress
+each high-dimensional side to a few coordinates, then estimate the MI between the codes with a
+low-dimensional estimator.
 :func:`lossy_mutual_information` does both steps and reports, next to the estimate, what the
 compression may have cost:
 

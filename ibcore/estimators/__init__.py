@@ -5,6 +5,8 @@ whitened samples, their kNN and kernel-sum kernels, and the neural baseline MINE
 """
 from .entropy import (EntropyEstimator, KDEEntropy, KLEntropy, WKLEntropy, entropy,
                       make_entropy_estimator, wkl_weights)
+from .registry import (EstimatorSpec, estimator_names, get_estimator, register_estimator,
+                       unregister_estimator)
 from .intrinsic import IntrinsicDimension, ManifoldWarning, intrinsic_dimension
 from .wkl import choose_wkl_k
 from .flow import FlowMI
@@ -17,8 +19,14 @@ __all__ = [
     "WKLEntropy", "KDEEntropy", "KSG", "MINE", "FlowMI", "make_entropy_estimator", "wkl_weights", "Whitening",
     "fit_whitening", "ENTROPY_METHODS", "MI_METHODS",
     "intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "choose_wkl_k",
+    "EstimatorSpec", "register_estimator", "unregister_estimator", "get_estimator", "estimator_names",
 ]
 
-#: method names of :func:`entropy` and of :func:`mutual_information`
-ENTROPY_METHODS = ("wkl", "kl", "kde-ml", "kde-lse")
-MI_METHODS = ENTROPY_METHODS + ("ksg", "mine", "flow")
+
+def __getattr__(name):
+    # the method names as tuples, read from the registry when asked (plug-ins may add methods)
+    if name == "ENTROPY_METHODS":
+        return estimator_names("entropy")
+    if name == "MI_METHODS":
+        return estimator_names("mi")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

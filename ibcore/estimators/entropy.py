@@ -19,11 +19,12 @@ from ..result import Estimate
 from ..validation import as_samples, check_float, check_int, check_no_duplicates
 from .wkl import WKL_MIN_K, choose_wkl_k, wkl_weights
 from .intrinsic import IntrinsicDimension, manifold_record, manifold_suspected, twonn_dimension, warn_manifold
+from .registry import get_estimator
 from .whitening import Whitening, fit_whitening, jitter_samples
 
 __all__ = [
     "EntropyEstimator", "KLEntropy", "WKLEntropy", "KDEEntropy",
-    "entropy", "make_entropy_estimator", "wkl_weights", "choose_wkl_k", "ENTROPY_METHODS",
+    "entropy", "make_entropy_estimator", "wkl_weights", "choose_wkl_k", "kde_ml", "kde_lse",
 ]
 
 
@@ -376,37 +377,34 @@ class KDEEntropy(EntropyEstimator):
         return kde.log_density(self.reference_, z, math.log(self.bandwidth_), device=self.device)
 
 
-def _kde_factory(bandwidth):
-    def make(*, rescale=True, device="auto", jitter=None, random_state=None, check_manifold=True):
-        return KDEEntropy(bandwidth, rescale=rescale, device=device, jitter=jitter, random_state=random_state,
-                          check_manifold=check_manifold)
-    return make
+def kde_ml(**options) -> KDEEntropy:
+    """An unfitted Gaussian-KDE entropy estimator with the leave-one-out maximum-likelihood
+    bandwidth (method ``"kde-ml"``)."""
+    return KDEEntropy("ml", **options)
 
 
-# method name -> (constructor, valid option names)
-ENTROPY_METHODS = {
-    "kl": (KLEntropy, ("k", "rescale", "backend", "device", "jitter", "random_state", "check_manifold")),
-    "wkl": (WKLEntropy, ("k", "rescale", "backend", "device", "jitter", "random_state", "check_manifold")),
-    "kde-ml": (_kde_factory("ml"), ("rescale", "device", "jitter", "random_state", "check_manifold")),
-    "kde-lse": (_kde_factory("lse"), ("rescale", "device", "jitter", "random_state", "check_manifold")),
-}
+def kde_lse(**options) -> KDEEntropy:
+    """An unfitted Gaussian-KDE entropy estimator with the least-squares cross-validated
+    bandwidth (method ``"kde-lse"``)."""
+    return KDEEntropy("lse", **options)
 
 
-def check_method_options(method: str, options: dict, table: dict, func: str) -> None:
-    if not isinstance(method, str) or method not in table:
-        raise ValueError(f"{func}: unknown method {method!r}; choose one of {sorted(table)}")
-    valid = table[method][1]
+def check_options(spec, options: dict, func: str, extra: tuple = ()) -> None:
+    """A ``TypeError`` naming the options of ``options`` that method ``spec`` does not take."""
+    valid = spec.options + tuple(extra)
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise TypeError(
-            f"{func}: unknown option(s) {unknown} for method {method!r}; valid options are {list(valid)}"
+            f"{func}: unknown option(s) {unknown} for method {spec.name!r}; valid options are {list(valid)}"
         )
 
 
 def make_entropy_estimator(method: str = "wkl", **options) -> EntropyEstimator:
-    """An unfitted estimator for ``method`` in ``ENTROPY_METHODS`` with ``options``."""
-    check_method_options(method, options, ENTROPY_METHODS, "entropy")
-    return ENTROPY_METHODS[method][0](**options)
+    """An unfitted estimator of an entropy method of :mod:`ibcore.estimators.registry` with
+    ``options`` (its defaults filled in)."""
+    spec = get_estimator(method, purpose="entropy")
+    check_options(spec, options, "entropy")
+    return spec.entropy(**{**spec.defaults, **options})
 
 
 def entropy(x, method: str = "wkl", **options) -> Estimate:

@@ -231,9 +231,9 @@ class FlowMI:
         Adam budget per fold (default 300 epochs of batches of 256 at lr 1e-3).
     patience : int, default 10
         Early stopping on the validation negative log-likelihood (best weights restored). On
-        Gaussian pairs the flows start at the optimum and the best epoch comes early: patience
-        10 instead of 20 changed the n = 5,000 estimates by at most 0.03 nats (50+50-D: 1.269
-        for 1.280, truth 1.29) and cut the time of a 50+50-D task from 210 s to 22 s.
+        Gaussian pairs the flows start at the optimum and the best epoch comes early, so a short
+        patience loses little accuracy and saves much time (patience 10 against 20:
+        ``benchmarks/results.md``, "Notes from development").
     folds : int, default 2
         Cross-fitting folds: each fold's flows train on the other folds and score it.
     validation_fraction : float, default 0.2

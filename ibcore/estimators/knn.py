@@ -18,7 +18,8 @@ from ..device import resolve_device
 __all__ = ["knn_distances", "count_within", "joint_max_knn", "choose_backend", "BACKENDS"]
 
 BACKENDS = ("auto", "tree", "brute")
-TREE_MAX_DIM = 32  # measured: the leaf-ordered tree beats CPU brute force up to d = 24 at n = 50k
+TREE_MAX_DIM = 32  # the leaf-ordered tree beats CPU brute force at n = 50k up to d = 24 at least
+# (benchmarks/results.md: the d = 16 rows and "Notes from development")
 # Elements of one distance block; 2**25 float64 values = 256 MiB.
 _BLOCK_ELEMENTS = 2**25
 

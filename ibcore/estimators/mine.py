@@ -120,8 +120,9 @@ class MINE:
     critic : {"auto", "dense", "conv"}, default "auto"
         ``"dense"``: concat(x, y) -> Linear(H) -> LeakyReLU -> Linear(H, H) -> LeakyReLU ->
         Linear(1), images flattened. ``"conv"``: every image input (``(n, H, W)`` or
-        ``(n, 1, H, W)``, sides >= 8) goes through its own conv stack (spec 5.6: Conv 3x3 with
-        ``conv_channels`` filters, MaxPool 2, LeakyReLU, repeated down to 4x4) before the same
+        ``(n, 1, H, W)``, sides >= 8) goes through its own conv stack (as in the authors'
+        ``VanessB/pytorch-mine``: Conv 3x3 with ``conv_channels`` filters, MaxPool 2, LeakyReLU,
+        repeated down to 4x4) before the same
         dense head; vector inputs enter the head directly. ``"auto"``: ``"conv"`` when an input
         is an image, else ``"dense"``.
     hidden : int, default 100

@@ -10,20 +10,15 @@ import numpy as np
 from scipy.special import digamma
 
 from . import knn
-from .entropy import (ENTROPY_METHODS, WKL_MIN_K, KDEEntropy, check_method_options, estimate_from_terms,
-                      make_entropy_estimator)
+from .entropy import WKL_MIN_K, KDEEntropy, check_options, estimate_from_terms, make_entropy_estimator
 from .intrinsic import manifold_record, warn_manifold
-from .flow import FLOW_OPTIONS, FlowMI
-from .mine import MINE_OPTIONS
+from .registry import get_estimator
 from ..result import Estimate
 from ..validation import (as_labels, as_samples, check_float, check_int, check_no_duplicates,
                          check_same_length, is_discrete_labels)
 from .whitening import fit_whitening, jitter_samples
 
-__all__ = ["mutual_information", "pointwise_mutual_information", "KSG", "MI_METHODS"]
-
-_KSG_OPTIONS = ("k", "rescale", "device", "backend", "jitter", "random_state")
-_DEFAULT_K = {"kl": 1, "wkl": None, "ksg": 3}  # wkl: None chooses k per entropy term (choose_wkl_k)
+__all__ = ["mutual_information", "pointwise_mutual_information", "KSG", "ksg_terms"]
 
 
 def _prepare(x, y, discrete, jitter, random_state):
@@ -63,7 +58,7 @@ def _check_classes(classes, counts, need: int, method: str, k_note: str) -> None
 
 
 def _pmi_entropy_based(method, x, yv, codes, classes, counts, opts) -> np.ndarray:
-    share = opts.pop("share_bandwidth", True) and method.startswith("kde")
+    share = opts.pop("share_bandwidth", True) and "share_bandwidth" in get_estimator(method).mi_options
     fixed_bandwidth = None
     fits = []  # (name, fitted estimator): their manifold checks make one warning
 
@@ -102,7 +97,11 @@ def _warn_manifold(fits, method) -> None:
     warn_manifold([manifold_record(name, est.intrinsic_dimension_) for name, est in fits if est.on_manifold_], method)
 
 
-def _pmi_ksg(x, yv, codes, classes, counts, k, rescale, device, backend) -> np.ndarray:
+def ksg_terms(x, yv, codes, classes, counts, *, k: int = 3, rescale: bool = True, device="auto",
+              backend: str = "auto") -> np.ndarray:
+    """Pointwise KSG terms (method ``"ksg"``): Kraskov, Stögbauer & Grassberger (Phys. Rev. E
+    2004), estimator 1, for continuous ``yv (n, d_y)``; Ross (PLoS ONE 2014) for labels
+    ``codes (n,)`` of ``classes`` with ``counts``. ``x (n, d_x)``; nats."""
     n = len(x)
     check_no_duplicates(x, "x")
     zx = fit_whitening(x, "x").transform(x) if rescale else x
@@ -135,22 +134,20 @@ def pointwise_mutual_information(x, y, method: str = "wkl", *, discrete_y: bool 
 
     Not available for ``"mine"``, a neural bound without per-sample terms.
     """
-    if method == "mine":
-        raise ValueError("method 'mine' has no pointwise terms; use mutual_information(x, y, 'mine')")
-    if method == "flow":
-        raise ValueError("method 'flow' scores held-out samples; use FlowMI(...).fit(x, y).pointwise_")
-    check_method_options(method, options, MI_METHODS, "mutual_information")
-    opts = dict(options)
-    if method in _DEFAULT_K:
-        opts.setdefault("k", _DEFAULT_K[method])
-        if opts["k"] is not None:
-            check_int(opts["k"], "k", 1)
+    spec = get_estimator(method)
+    if not spec.has_pointwise:
+        raise ValueError(f"method {method!r} has no pointwise terms; use mutual_information(x, y, {method!r})")
+    check_options(spec, options, "mutual_information", spec.mi_options)
+    opts = {**spec.defaults, **options}
+    if opts.get("k") is not None:
+        check_int(opts["k"], "k", 1)
     discrete = is_discrete_labels(y, discrete_y)
+    if discrete and not spec.labels:
+        raise ValueError(f"method {method!r} does not take discrete labels for y")
     jitter, seed = opts.pop("jitter", None), opts.pop("random_state", None)
     x, yv, codes, classes, counts = _prepare(x, y, discrete, jitter, seed)
-    if method == "ksg":
-        return _pmi_ksg(x, yv, codes, classes, counts, opts["k"], opts.get("rescale", True),
-                        opts.get("device", "auto"), opts.get("backend", "auto"))
+    if spec.pointwise is not None:
+        return spec.pointwise(x, yv, codes, classes, counts, **opts)
     return _pmi_entropy_based(method, x, yv, codes, classes, counts, opts)
 
 
@@ -205,16 +202,11 @@ def mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = N
     >>> y = 0.8 * x + 0.6 * rng.standard_normal(5000)
     >>> est = ibcore.mutual_information(x, y)   # truth: -½ log(1 - 0.8²) ≈ 0.511 nats
     """
-    if method == "mine":
-        # A neural bound trained by gradient ascent: no pointwise terms; its std is the spread
-        # of the final training window (see ibcore.estimators.mine).
-        from .mine import mine_mutual_information
-
-        return mine_mutual_information(x, y, discrete_y=discrete_y, **options)
-    if method == "flow":
-        from .flow import flow_mutual_information
-
-        return flow_mutual_information(x, y, discrete_y=discrete_y, **options)
+    spec = get_estimator(method)
+    if spec.mi is not None:
+        # neural bounds and held-out scores: no pointwise terms on the sample (their std comes
+        # from a training window or held-out samples, see the method's module)
+        return spec.mi(x, y, discrete_y=discrete_y, **options)
     return estimate_from_terms(pointwise_mutual_information(x, y, method, discrete_y=discrete_y, **options))
 
 
@@ -254,11 +246,3 @@ class KSG:
         if not hasattr(self, "pointwise_"):
             raise ValueError("this KSG is not fitted yet; call fit(x, y) first")
         return estimate_from_terms(self.pointwise_)
-
-
-MI_METHODS = {name: spec for name, spec in ENTROPY_METHODS.items()}
-for _name in ("kde-ml", "kde-lse"):
-    MI_METHODS[_name] = (ENTROPY_METHODS[_name][0], ENTROPY_METHODS[_name][1] + ("share_bandwidth",))
-MI_METHODS["ksg"] = (KSG, _KSG_OPTIONS)
-MI_METHODS["mine"] = (None, MINE_OPTIONS + ("random_state",))
-MI_METHODS["flow"] = (FlowMI, FLOW_OPTIONS + ("random_state",))

@@ -89,11 +89,11 @@ def choose_wkl_k(n: int, d: int) -> int:
     Rule: the smallest ``k >= 5`` (the paper's K, and at least ``⌊d/4⌋ + 1``) whose
     minimum-norm weights (:func:`wkl_weights`) have ``‖w‖₂ <= 3`` (``WKL_NORM_BOUND``), with
     ``k`` capped at ``max(5, ⌊√n⌋)`` (and ``n - 1``): the bias of the j-th-neighbour
-    estimators grows with ``k / n`` (measured: -0.03, -0.06, -0.09 nats for k = 5, 40, 100 on
-    the 8-D joint at n = 2000), and the cap keeps ``k / n <= n^{-1/2}``.
+    estimators grows with ``k / n`` (``benchmarks/results.md``, "Notes from development"), and
+    the cap keeps ``k / n <= n^{-1/2}``.
 
-    This gives ``k = 5`` for ``d <= 7`` (norms 0.45 for d <= 3, 1.6-2.5 for d = 4..7: the
-    former default, unchanged), and ``k = 36, 48, 64, 83`` for ``d = 8, 9, 10, 11`` once ``√n``
+    This gives ``k = 5`` for ``d <= 7`` (norms 0.45 for d <= 3, 1.6-2.5 for d = 4..7), and
+    ``k = 36, 48, 64, 83`` for ``d = 8, 9, 10, 11`` once ``√n``
     allows it (two bias constraints: the norm at k = 5 is 16 at d = 8). From ``d = 12`` on
     (three constraints) the norm falls below 3 only from ``k = 905``. Where the cap binds, the
     cap is used as long as the norm there is at most 100 (the reported std carries the
@@ -101,15 +101,10 @@ def choose_wkl_k(n: int, d: int) -> int:
     :func:`wkl_weights` would warn, a ``ValueError`` redirects to ``method="auto"``
     (compression first), ``method="kl"``, or an explicit ``k=``.
 
-    Measured, k = 5 -> this rule (error, sd over 10 seeds, mean reported std):
-
-    * MI of independent 4 + 4-D Gaussians at n = 8000 (the issue's 0.26-nat case):
-      -0.060, 0.077, 0.115 -> -0.002, 0.041, 0.046;
-    * MI of 4 + 4-D Gaussians, I = 0, 1, 3, 5 nats at n = 2000: RMSE 0.41-0.43 -> 0.13-0.15
-      (sd 0.43-0.46 -> 0.13-0.16; reported std 0.24 -> 0.09-0.10); 5 + 5-D, I = 2 at
-      n = 5000: RMSE 0.21 -> 0.07;
-    * entropy of Gaussians at n = 5000: RMSE d = 8 0.15 -> 0.07, d = 10 0.29 -> 0.12,
-      d = 11 0.31 -> 0.09. On a uniform 8-D box both are biased by +0.3 (the boundary).
+    Against a fixed ``k = 5``, the rule cuts the error, the spread over seeds and the reported
+    std of MI and entropy estimates of Gaussians in 8 to 11 dimensions (a boundary bias, as on
+    a uniform box, it leaves as it is); the measurements are in ``benchmarks/results.md``,
+    "Notes from development".
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""The paper's MNIST classifier and its one-epoch training and evaluation (spec §7.2–7.3).
+"""The paper's MNIST classifier and its one-epoch training and evaluation.
 
 * :class:`MNISTClassifier`: the paper's stochastic conv net; its six analysed outputs are the
   modules ``layer1`` .. ``layer5`` and ``probs`` (see :data:`ANALYSED_LAYERS`), ready for
@@ -33,7 +33,7 @@ class _Exp(nn.Module):
 
 
 class MNISTClassifier(nn.Module):
-    """The paper's stochastic MNIST classifier (spec §7.2).
+    """The paper's stochastic MNIST classifier (as ``MNIST_Classifier`` in ``VanessB/Information-v3``).
 
     Noise is applied to the input of every layer (the image included), dropout before the
     three conv layers, LeakyReLU (slope 0.01) activations, log-softmax output. Outputs of the
@@ -53,10 +53,11 @@ class MNISTClassifier(nn.Module):
     Parameters
     ----------
     sigma : float, default 1e-3
-        Noise scale of every :class:`~ibcore.stochastic.GaussianNoise` (paper: 1e-3).
+        Noise scale of every :class:`~ibcore.plane.GaussianNoise` (paper: 1e-3).
     noise : {"relative", "absolute"}, default "relative"
         ``"relative"`` (std ``sigma * |x|``) is what the authors' code does; ``"absolute"`` is
-        the fixed-variance noise for which ``h(L~ | X)`` is known (spec T3). ``sigma = 0`` with
+        the fixed-variance noise for which ``h(L~ | X)`` is known (Proposition 3 of
+        ``book/theory.md``). ``sigma = 0`` with
         relative noise gives a deterministic network.
     dropout : float, default 0.1
         Dropout probability before each conv layer (off in eval mode, unlike the noise).

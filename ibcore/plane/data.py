@@ -1,4 +1,4 @@
-"""Image data for the information-plane experiment, offline first (spec §7.1).
+"""Image data for the information-plane experiment, offline first.
 
 :func:`load_mnist` returns one of two datasets of 28x28 grey images in ten classes:
 

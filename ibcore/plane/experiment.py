@@ -1,4 +1,4 @@
-"""The paper's MNIST information-plane experiment (spec §7) and the ``ibcore plane`` command.
+"""The paper's MNIST information-plane experiment (its figure 5) and the ``ibcore plane`` command.
 
 :class:`~ibcore.plane.PlaneSettings` holds every option of one run (defaults at the paper's
 scale); the command line, the MNIST chapter and the run directory's ``settings.json`` all go
@@ -24,7 +24,7 @@ from ..nn import limit_threads
 from .classifier import MNISTClassifier, evaluate, train_epoch
 from .data import SOURCES, load_mnist
 from .run import PlaneResults, PlaneRun
-from .settings import DATASETS, PlaneSettings
+from .settings import DATASETS, PlaneSettings, plane_estimators
 from .tracker import COMPRESSORS, MI_MODES, InformationPlaneTracker, derived_seed
 
 __all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command", "remeasure", "load_run_data"]
@@ -51,7 +51,8 @@ def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     p.add_argument("--compressor", default=d.compressor, choices=list(COMPRESSORS),
                    help="layer compression refitted per epoch: PCA or a dense autoencoder")
     p.add_argument("--n-components", type=int, default=d.n_components, help="code size per layer (paper: 4)")
-    p.add_argument("--estimator", default=d.estimator, help="MI estimator: wkl, kl, kde-ml, kde-lse, ksg")
+    p.add_argument("--estimator", default=d.estimator,
+                   help=f"MI estimator: {', '.join(plane_estimators())} (default %(default)s)")
     p.add_argument("--k", type=int, default=d.k, help="neighbours of the kNN estimators (paper: 5)")
     p.add_argument("--layers", nargs="+", default=list(d.layers), help="analysed layers (default: all six)")
     p.add_argument("--x-ae-epochs", type=int, default=d.x_ae_epochs,
@@ -83,7 +84,7 @@ def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 @locks_folder("out", "ibcore plane")  # a second run into the same directory is refused
 def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/mnist", progress: bool = True,
                     figures: bool = True, data=None, **options) -> PlaneResults:
-    """The paper's MNIST information-plane experiment (spec §7), resumable, in ``out``.
+    """The paper's MNIST information-plane experiment (its figure 5), resumable, in ``out``.
 
     Parameters
     ----------
@@ -108,8 +109,8 @@ def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/m
 
     s = PlaneSettings.resolve(settings, **options)
     dev = resolve_device(s.device)
-    # BLAS threads too: on a loaded 2-core CPU a 2-thread OpenBLAS SVD of a 200 x 400 layer
-    # output took 0.2-3 s against 0.04 s on one thread
+    # BLAS threads too: on a loaded CPU a multi-threaded OpenBLAS SVD of a small layer output is
+    # many times slower than a 1-thread one (benchmarks/results.md, notes)
     with limit_threads(s.threads if dev.type == "cpu" else None), threadpool_limits(limits=s.threads):
         if data is None:
             data = load_mnist(s.source, s.data_dir, s.download, n_test=s.n_test, seed=s.seed, verbose=progress,

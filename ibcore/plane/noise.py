@@ -1,4 +1,4 @@
-"""Stochastic layers for the information-plane analysis (spec §2 T3, §4, §7.3).
+"""Stochastic layers for the information-plane analysis (the paper's Algorithm 2).
 
 Why noise
 ---------
@@ -12,7 +12,7 @@ evaluation time, since the estimates are computed from evaluation passes. With f
 Contents
 --------
 :class:`GaussianNoise`
-    ``x + sigma * eps`` ("absolute", the paper's framing after Goldfeld et al.) or
+    ``x + sigma * eps`` ("absolute", the paper's framing after Goldfeld et al., ICML 2019) or
     ``x + sigma * |x| * eps`` ("relative", what the authors' code does); active in train *and*
     eval mode.
 :func:`make_stochastic`
@@ -69,8 +69,9 @@ class GaussianNoise(nn.Module):
         module into the identity.
     mode : {"absolute", "relative"}
         ``"absolute"``: ``x + sigma * eps``, the stochastic network of Goldfeld et al. for which
-        ``h(L~ | f(X)) = h(Z)`` is known (spec T3). ``"relative"``: ``x + sigma * x * eps``
-        (multiplicative noise), what the authors' code uses (spec §7.3); the scale ``sigma * x``
+        ``h(L~ | f(X)) = h(Z)`` is known (Proposition 3 of ``book/theory.md``). ``"relative"``:
+        ``x + sigma * x * eps`` (multiplicative noise), what the authors' code
+        (``VanessB/Information-v3``) uses; the scale ``sigma * x``
         stays inside the autograd graph, as in their current code.
     generator : torch.Generator, optional
         Source of the noise. ``None`` uses torch's global generator (seed it with
@@ -123,9 +124,10 @@ class GaussianNoise(nn.Module):
 def noise_entropy(dim: int, sigma: float) -> float:
     """Differential entropy of isotropic Gaussian noise ``N(0, sigma^2 I_dim)``, in nats.
 
-    ``h(Z) = (dim / 2) * log(2 pi e sigma^2)`` (spec T3). For ``L~ = f(X) + Z`` with ``Z`` the
-    only randomness given ``X``, ``I(X; L~) = h(L~) - h(Z)``; this stays exact after an
-    orthonormal projection of ``L~`` to ``dim`` coordinates (PCA without whitening).
+    ``h(Z) = (dim / 2) * log(2 pi e sigma^2)`` (Proposition 3 of ``book/theory.md``). For
+    ``L~ = f(X) + Z`` with ``Z`` the only randomness given ``X``, ``I(X; L~) = h(L~) - h(Z)``;
+    this stays exact after an orthonormal projection of ``L~`` to ``dim`` coordinates (PCA
+    without whitening).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Smoothing of information-plane trajectories and automatic fitting/compression phases.
 
-Smoothing never replaces the raw estimates: it is drawn over them (spec §9.10 warns that the
-authors' Savitzky-Golay + Butterworth cascade can create apparent phases).
+Smoothing never replaces the raw estimates: it is drawn over them (the authors' Savitzky-Golay +
+Butterworth cascade in ``VanessB/Information-v3`` can create apparent phases).
 
 Phase rule (:func:`detect_phases`), applied to one layer's ``I(X;L)`` series:
 
@@ -22,7 +22,7 @@ Phase rule (:func:`detect_phases`), applied to one layer's ``I(X;L)`` series:
    are joined.
 
 :func:`steepest_loss_drop` finds the epochs of the fastest loss decrease, to compare with the
-first compression phase (spec §7.7).
+first compression phase (the paper reports that the two coincide).
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def smooth(values, method: str = "savgol", window: int | None = None, polyorder:
     method : {"savgol", "paper", "none"}
         ``"savgol"``: :func:`scipy.signal.savgol_filter` (local polynomial least squares),
         ``window`` odd, default ``max(5, T // 5)`` capped at ``T``; ``polyorder`` default 2.
-        ``"paper"``: the authors' cascade (spec §7.6): Savitzky-Golay with window
+        ``"paper"``: the authors' cascade (``VanessB/Information-v3``): Savitzky-Golay with window
         ``min(30, T)`` (made odd) and polyorder ``min(4, window - 1)``, then a zero-phase order-8
         Butterworth low-pass (normalised cutoff 0.125, :func:`scipy.signal.filtfilt`,
         ``padlen = min(5, T - 1)``). ``"none"``: a copy.

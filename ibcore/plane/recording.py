@@ -1,11 +1,12 @@
-"""Capturing layer outputs: forward hooks and one exactly paired evaluation pass (spec §4, §7.8).
+"""Capturing layer outputs for the paper's Algorithm 2: hooks and one exactly paired evaluation pass.
 
 :class:`LayerRecorder`
     forward hooks capturing named layers' outputs, flattened to ``(n, features)``.
 :func:`collect`
     one unshuffled, gradient-free evaluation pass returning layer outputs together with the
     inputs and labels *of the same pass*, so the X/L pairing is exact by construction (the
-    authors' CIFAR10 notebook paired a shuffled ``C_X`` with unshuffled layer outputs, spec §7.8).
+    authors' CIFAR10 notebook in ``VanessB/Information-v3`` paired a shuffled ``C_X`` with
+    unshuffled layer outputs).
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import numbers
 
+from ..estimators import estimator_names, get_estimator
 from ..settings import RESUMABLE, Settings
 from ..validation import check_int
 from .classifier import ANALYSED_LAYERS
@@ -18,9 +19,7 @@ from .data import DATASETS, SOURCES
 from .noise import NOISE_MODES
 from .tracker import COMPRESSORS, MI_MODES
 
-__all__ = ["PlaneSettings", "DATASETS"]
-
-_ESTIMATORS = ("wkl", "kl", "kde-ml", "kde-lse", "ksg")
+__all__ = ["PlaneSettings", "DATASETS", "plane_estimators"]
 
 
 def _positive_real(value, name) -> float:
@@ -29,9 +28,16 @@ def _positive_real(value, name) -> float:
     return float(value)
 
 
+def plane_estimators() -> tuple:
+    """The methods a plane run can use every epoch: those of the registry
+    (:func:`ibcore.estimators.estimator_names`) with per-sample terms (no network trained per
+    estimate) that take labels, for ``I(L;Y)``."""
+    return estimator_names(labels=True, pointwise=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class PlaneSettings(Settings):
-    """Every option of the paper's MNIST information-plane experiment (defaults: the paper, spec §7).
+    """Every option of the paper's MNIST information-plane experiment (defaults: the paper's).
 
     Parameters
     ----------
@@ -64,7 +70,8 @@ class PlaneSettings(Settings):
         Layer compression refitted per epoch.
     n_components : int
         Code size per layer (paper: 4).
-    estimator : {"wkl", "kl", "kde-ml", "kde-lse", "ksg"}
+    estimator : str
+        A method of the registry with per-sample terms that takes labels (:func:`plane_estimators`).
     k : int
         Neighbours of the kNN estimators (paper: 5).
     layers : sequence of str
@@ -77,8 +84,8 @@ class PlaneSettings(Settings):
     device : {"auto", "cpu", "cuda"}
         A run stores the device it actually used.
     threads : int
-        torch (and BLAS) CPU threads during the run; one thread ran these small nets 15-30 times
-        faster than two on a shared 2-core CPU.
+        torch (and BLAS) CPU threads during the run; one thread runs these small nets faster than
+        two on a shared CPU (``benchmarks/results.md``, "Notes from development").
     data_dir : str, optional
         Folder with torchvision's files, or with the four IDX files (``source="idx"``).
     download : bool
@@ -114,7 +121,8 @@ class PlaneSettings(Settings):
 
     def _validate(self) -> None:
         for name, allowed in (("dataset", DATASETS), ("source", SOURCES), ("noise", NOISE_MODES),
-                              ("mi_mode", MI_MODES), ("compressor", COMPRESSORS), ("estimator", _ESTIMATORS)):
+                              ("mi_mode", MI_MODES), ("compressor", COMPRESSORS),
+                              ("estimator", plane_estimators())):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.dataset == "fashion-mnist" and self.source == "embedded":
@@ -156,4 +164,4 @@ class PlaneSettings(Settings):
     @property
     def estimator_options(self) -> dict:
         """Options passed to the estimator (``k`` for the kNN ones)."""
-        return {"k": self.k} if self.estimator in ("wkl", "kl", "ksg") else {}
+        return {"k": self.k} if "k" in get_estimator(self.estimator).options else {}

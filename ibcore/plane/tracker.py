@@ -1,4 +1,4 @@
-"""Information-plane tracking of a network during training (Algorithm 2, spec §4, §7).
+"""Information-plane tracking of a network during training (the paper's Algorithm 2).
 
 After every ``eval_every``-th epoch the tracker runs one unshuffled evaluation pass (eval mode,
 noise on, seeded per epoch), compresses every analysed layer's output ``L`` to a few
@@ -12,7 +12,7 @@ estimates, with 95 % asymptotic confidence intervals (:meth:`ibcore.Estimate.ci`
   ``"joint"`` (the authors' code)
       ``h(C_X) + h(C_L) - h(C_X, C_L)`` = ``mutual_information(C_X, C_L)``, where ``C_X`` are
       codes of the evaluation inputs computed once (a conv autoencoder for images).
-  ``"noise"`` (spec T3)
+  ``"noise"`` (Proposition 3 of ``book/theory.md``)
       ``h(C_L~) - h(Z)`` with ``L~ = L + Z``, ``Z ~ N(0, sigma^2 I)`` absolute isotropic noise
       and ``h(Z) = (n'/2) log(2 pi e sigma^2)`` (:func:`ibcore.plane.noise_entropy`) for the
       ``n'`` PCA coordinates. An orthonormal PCA keeps ``P Z ~ N(0, sigma^2 I_n')``, so
@@ -33,8 +33,8 @@ coordinates (a :class:`ibcore.ManifoldWarning`, collected there instead of print
 and epoch): such an estimate is not to be trusted.
 
 Both values are in nats. The X/L pairing is exact: inputs, labels and every layer output come
-from the same pass of :func:`ibcore.plane.collect` (the authors' CIFAR10 notebook paired a
-shuffled ``C_X`` with unshuffled outputs, spec §7.8).
+from the same pass of :func:`ibcore.plane.collect` (the authors' CIFAR10 notebook in
+``VanessB/Information-v3`` paired a shuffled ``C_X`` with unshuffled outputs).
 
 :class:`~ibcore.plane.PlaneRun` (:mod:`ibcore.plane.run`) trains a model and calls the tracker
 after every epoch, streaming the results to a resumable run directory.
@@ -75,7 +75,7 @@ Without ``x_codes``/``x_compressor`` the inputs are compressed by PCA to ``min(4
 coordinates; for images pass a fitted :class:`ibcore.compression.InputEncoder` (or precomputed codes).
 
 The ``ibcore plane`` command (:mod:`ibcore.plane.experiment`) runs the paper's MNIST experiment
-(spec §7) with this machinery.
+(its figure 5) with this machinery.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ from torch import nn
 
 from ..compression import DenseAutoencoder, PCACompressor
 from ..device import model_device
-from ..estimators import ManifoldWarning, entropy, intrinsic_dimension, mutual_information
+from ..estimators import ManifoldWarning, entropy, get_estimator, intrinsic_dimension, mutual_information
 from ..result import Estimate
 from ..validation import check_int
 from .noise import noise_entropy, noise_modules, noise_seed
@@ -100,7 +100,6 @@ __all__ = ["InformationPlaneTracker", "LayerPoint", "MI_MODES", "COMPRESSORS", "
 
 MI_MODES = ("joint", "noise")
 COMPRESSORS = ("pca", "ae")
-_NO_ENTROPY = ("ksg", "mine")
 
 
 def derived_seed(*parts: int) -> int:
@@ -216,7 +215,8 @@ class InformationPlaneTracker:
         absolute noise.
     compressor : {"pca", "ae"}, default "pca"
         Layer compression, refitted every epoch: PCA (orthonormal, no whitening) or a
-        :class:`ibcore.DenseAutoencoder` (spec §7.5 architecture; joint mode only).
+        :class:`ibcore.DenseAutoencoder` (the architecture of the authors' layer autoencoders in
+        ``VanessB/Information-v3``; joint mode only).
     n_components : int, default 4
         Code size ``n' = min(n_components, layer dim)``.
     method : str, default "wkl"
@@ -233,7 +233,7 @@ class InformationPlaneTracker:
     id_samples : int or None, default 1000
         The intrinsic dimension of each layer output is TwoNN on this many evaluation points
         (a fixed seeded subset; ``None``: all). Its cost is one exact 2-NN query in the layer's
-        full dimension (1000 points of 1352 coordinates: about 0.2 s on 2 CPU cores), its sd
+        full dimension (cost: ``benchmarks/results.md``, "Notes from development"), its sd
         about ``1.3 d / √id_samples``.
     """
 
@@ -310,7 +310,7 @@ class InformationPlaneTracker:
     def _setup_noise_mode(self, noise_sigma, inputs) -> None:
         if self.compressor != "pca":
             raise ValueError("mi_mode='noise' needs compressor='pca': h(Z) is known only after an orthonormal projection")
-        if self.method in _NO_ENTROPY:
+        if not get_estimator(self.method).estimates_entropy:
             raise ValueError(f"mi_mode='noise' needs an entropy estimator; {self.method!r} estimates MI only")
         mods = noise_modules(self.model)
         relative = sorted(n for n, m in mods.items() if m.mode == "relative" and m.sigma > 0)

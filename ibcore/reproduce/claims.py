@@ -106,24 +106,33 @@ def _tracks(rows, dataset) -> Evidence:
                     f"I ≤ 6, sizes {', '.join(map(str, sizes))}", gap <= 0.5)
 
 
+def _paper_estimators(family: str) -> tuple:
+    """The paper's entropy estimators of one family of the registry (knn: KL and weighted KL;
+    kde: the two KDE bandwidths)."""
+    from ..estimators import estimator_names
+
+    return estimator_names("entropy", family=family, in_paper=True)
+
+
 def _knn_best(rows) -> Evidence:
+    knn, kde = _paper_estimators("knn"), _paper_estimators("kde")
     per = {}
-    for e in ("kl", "wkl", "kde-ml", "kde-lse"):
+    for e in knn + kde:
         per[e] = {(d, *k): v for d in ("gaussians", "rectangles") for k, v in _cells(rows, d, e, "compressed", "ae").items()}
     if any(not v for v in per.values()):
-        return Evidence("not run (needs kl, wkl, kde-ml and kde-lse on AE codes)", None)
+        return Evidence(f"not run (needs {', '.join(knn + kde)} on AE codes)", None)
     common = set.intersection(*(set(v) for v in per.values()))
     mae = {e: float(np.mean([abs(v[k] - k[2]) for k in common])) for e, v in per.items()} if common else {}
     if not mae:
         return Evidence("no common cells", None)
     text = ", ".join(f"{e} {m:.2f}" for e, m in mae.items())
     return Evidence(f"MAE vs truth on AE codes over {len(common)} cells: {text}",
-                    min(mae["kl"], mae["wkl"]) < min(mae["kde-ml"], mae["kde-lse"]))
+                    min(mae[e] for e in knn) < min(mae[e] for e in kde))
 
 
 def _kde_degrades(rows) -> Evidence:
     parts, holds = [], []
-    for e in ("kde-ml", "kde-lse"):
+    for e in _paper_estimators("kde"):
         cells = {(d, *k): v for d in ("gaussians", "rectangles") for k, v in _cells(rows, d, e, "compressed", "ae").items()}
         low = [abs(v - k[2]) for k, v in cells.items() if k[2] <= 2 + 1e-9]
         high = [abs(v - k[2]) for k, v in cells.items() if k[2] >= 6 - 1e-9]

@@ -6,11 +6,11 @@ an MI grid into a resumable table, and :func:`plot_estimates` draws figures 3 an
 """
 from .images import AntiPCA, CovarianceBumps, GaussianBumps, ImageGenerator, ImagePair, Rectangles, image_pair
 from .figures import figure_scales, figure_settings, run_figure_sweep
-from .plots import ESTIMATOR_LABELS, PALETTE, plot_estimates
+from .plots import PALETTE, plot_estimates
 from .runner import make_compressor, make_generator, plan_cells, run_algorithm1, run_cell, train_compressor
 from .samplers import (CorrelatedNormal, CorrelatedUniform, correlated_normal, correlated_uniform,
                        gaussian_mutual_information, pair_correlation)
-from .settings import COMPRESSORS, DATASETS, ESTIMATORS, INPUTS, SweepSettings, parse_grid
+from .settings import DATASETS, INPUTS, SweepSettings, parse_grid
 from .table import COLUMNS, mean_absolute_error, read_results
 
 __all__ = [
@@ -18,6 +18,6 @@ __all__ = [
     "gaussian_mutual_information", "pair_correlation",
     "ImageGenerator", "GaussianBumps", "CovarianceBumps", "Rectangles", "AntiPCA", "ImagePair", "image_pair",
     "SweepSettings", "run_algorithm1", "run_cell", "run_figure_sweep", "figure_scales", "figure_settings", "plan_cells", "make_generator", "make_compressor", "train_compressor",
-    "read_results", "mean_absolute_error", "parse_grid", "plot_estimates", "PALETTE", "ESTIMATOR_LABELS",
-    "COLUMNS", "DATASETS", "COMPRESSORS", "ESTIMATORS", "INPUTS",
+    "read_results", "mean_absolute_error", "parse_grid", "plot_estimates", "PALETTE",
+    "COLUMNS", "DATASETS", "INPUTS",
 ]

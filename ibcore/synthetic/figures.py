@@ -11,23 +11,25 @@ another scale.
 """
 from __future__ import annotations
 
+from ..estimators import estimator_names, get_estimator
 from .runner import run_algorithm1
-from .settings import ESTIMATORS, SweepSettings, check_names, parse_grid
+from .settings import SweepSettings, check_names, parse_grid
 
 __all__ = ["figure_scales", "figure_settings", "run_figure_sweep"]
 
 
 def figure_scales(estimators, pca_estimators=(), flow_estimators=(), *, n: int, grid, kde_n: int | None = None, kde_grid=None,
                   mine_n: int | None = None, mine_grid=None) -> dict:
-    """``{estimator: (n, grid)}``: ``n``/``grid`` for the kNN estimators, ``kde_*`` for kde-ml and
-    kde-lse, ``mine_*`` for MINE (each defaulting to ``n``/``grid``)."""
-    names = check_names(list(estimators) + list(pca_estimators) + list(flow_estimators), ESTIMATORS, "estimator")
-    scale = {e: (n, grid) for e in names}
-    for e in ("kde-ml", "kde-lse"):
-        if e in scale:
-            scale[e] = (kde_n or n, kde_grid or grid)
-    if "mine" in scale:
-        scale["mine"] = (mine_n or n, mine_grid or grid)
+    """``{estimator: (n, grid)}``: ``kde_*`` for the estimators of the registry's ``"kde"`` family,
+    ``mine_*`` for the ``"neural"`` family, ``n``/``grid`` for the others (each defaulting to
+    ``n``/``grid``)."""
+    names = check_names(list(estimators) + list(pca_estimators) + list(flow_estimators), estimator_names(),
+                        "estimator")
+    own = {"kde": (kde_n, kde_grid), "neural": (mine_n, mine_grid)}
+    scale = {}
+    for e in names:
+        e_n, e_grid = own.get(get_estimator(e).family, (None, None))
+        scale[e] = (e_n or n, e_grid or grid)
     return scale
 
 

@@ -1,10 +1,10 @@
-"""Injective image generators for the synthetic benchmark with known MI (spec §3, §6.2–6.4, §6.6).
+"""Injective image generators for the synthetic benchmark with known MI (the paper's Algorithm 1).
 
 How it works
 ------------
 Algorithm 1 maps a latent pair ``(xi, eta)`` with closed-form ``I(xi; eta)`` through injective
-maps ``f = f2 ∘ f1`` to high-dimensional ``X = f(xi)``, ``Y = f(eta)``; by T1 the MI is kept
-exactly. Every generator here is such an ``f``, split in two steps:
+maps ``f = f2 ∘ f1`` to high-dimensional ``X = f(xi)``, ``Y = f(eta)``; by Theorem 1 of
+``book/theory.md`` the MI is kept exactly. Every generator here is such an ``f``, in two steps:
 
 ``latent_to_params`` (f1)
     a smooth bijection from the Gaussian latent ``xi`` in R^{n'} to the *shape parameters*
@@ -212,7 +212,7 @@ class _SquareImages(ImageGenerator):
 
 
 class GaussianBumps(_SquareImages):
-    """Images of a round 2-D Gaussian bump (spec §6.2), n' = 2.
+    """Images of a round 2-D Gaussian bump (the paper's figure 3), n' = 2.
 
     Pixel ``(i, j)`` of the image for centre ``mu = Phi(xi)`` in (0, 1)² is
     ``exp(-scale · ((g_i - mu_0)² + (g_j - mu_1)²))`` with ``g = linspace(0, 1, W)`` and
@@ -253,7 +253,7 @@ class GaussianBumps(_SquareImages):
 
 
 class CovarianceBumps(_SquareImages):
-    """Images of a 2-D Gaussian bump with a random covariance (spec §6.3), n' = 5.
+    """Images of a 2-D Gaussian bump with a random covariance (as in ``VanessB/Information-v3``), n' = 5.
 
     With ``p = Phi(xi)`` in (0, 1)^5, ``dx = g_i - p_1``, ``dy = g_j - p_2``:
     ``exp(-10 [(1+p_3)² dx² + (1+p_4)² dy² + (2 p_5 - 1)(1+p_3)(1+p_4) dx dy])``.
@@ -298,7 +298,7 @@ class CovarianceBumps(_SquareImages):
 
 
 class Rectangles(_SquareImages):
-    """Anti-aliased axis-aligned rectangles (spec §6.4), n' = 4.
+    """Anti-aliased axis-aligned rectangles (the paper's figure 4), n' = 4.
 
     Latent to edges, per axis from two uniform coordinates ``(u_1, u_2)`` and the minimum
     side ``m = min_side / W``::
@@ -398,7 +398,7 @@ class Rectangles(_SquareImages):
 
 
 class AntiPCA(ImageGenerator):
-    """The "Anti-PCA" curved manifold in R^dim (spec §6.6), n' = 1 plus a nuisance.
+    """The "Anti-PCA" curved manifold in R^dim (``VanessB/Information-v3``), n' = 1 plus a nuisance.
 
     With ``x = 2 Phi(xi) - 1`` in (-1, 1) and an independent ``z ~ U(-1, 1)``:
     ``a_k = x + k z`` and ``out_k = max(a_k, 0.1 k a_k)`` for ``k = 0..dim-1``, then

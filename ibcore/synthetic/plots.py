@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PALETTE", "ESTIMATOR_LABELS", "INPUT_LABELS", "plot_estimates", "as_rows"]
+from ..estimators import estimator_names, get_estimator
+
+__all__ = ["PALETTE", "INPUT_LABELS", "plot_estimates", "as_rows"]
 
 #: Colours shared by the book's figures (truth red, latent blue, autoencoder green, as in the
 #: authors' plots; PCA orange, autoencoder + flow brown, raw images purple, bounds grey).
@@ -31,14 +33,6 @@ PALETTE = {
     "bound": "#7f7f7f",
 }
 
-ESTIMATOR_LABELS = {
-    "kde-ml": "KDE, ML bandwidth",
-    "kde-lse": "KDE, LSE bandwidth",
-    "kl": "KL (1-NN)",
-    "wkl": "weighted KL",
-    "ksg": "KSG",
-    "mine": "MINE",
-}
 INPUT_LABELS = {"latent": "latent parameters", "raw": "raw images"}
 _COMPRESSOR_LABELS = {"ae": "autoencoder", "pca": "PCA", "flow": "autoencoder + flow"}
 _IMAGE_DATASETS = ("gaussians", "covgaussians", "rectangles")
@@ -134,7 +128,7 @@ def plot_estimates(table, *, dataset: str | None = None, sizes=None, estimators=
         raise ValueError(f"no rows for dataset {dataset!r}; the table has {present}")
     sizes = sorted({int(r["size"]) for r in rows}) if sizes is None else list(sizes)
     if estimators is None:
-        order = ["kde-ml", "kde-lse", "kl", "wkl", "ksg", "mine"]
+        order = list(estimator_names())  # the registry's order: the paper's figures' for its methods
         found = {r["estimator"] for r in rows}
         estimators = [e for e in order if e in found] + sorted(found - set(order))
     rows = [r for r in rows if r["input"] in inputs
@@ -174,7 +168,7 @@ def plot_estimates(table, *, dataset: str | None = None, sizes=None, estimators=
             ax.set_xlim(lo, hi)
             ax.grid(alpha=0.3)
             if i == 0:
-                ax.set_title(ESTIMATOR_LABELS.get(est, est), fontsize=10)
+                ax.set_title(get_estimator(est).label if est in estimator_names() else est, fontsize=10)
             if i == nr - 1:
                 ax.set_xlabel("I(X;Y), nats")
             if j == 0:

@@ -1,4 +1,4 @@
-"""Algorithm 1: the synthetic benchmark with predefined mutual information (spec §3).
+"""Algorithm 1 of the paper: the synthetic benchmark with predefined mutual information.
 
 For every dataset and image size, and every MI value ``I`` of a grid:
 
@@ -10,10 +10,11 @@ For every dataset and image size, and every MI value ``I`` of a grid:
    for MINE (and for ``compressor="none"``), on the raw images (``"raw"``).
 
 Each compressor is trained **once** per (dataset, size, compressor) on ``train_size +
-val_size`` independent images of the marginal distribution (spec §3 step 4: the marginals do
-not depend on ``I``, so one compressor serves every MI value and both ``X`` and ``Y``), and
-cached in ``out/compressors/`` so a rerun does not retrain (autoencoders are saved with their
-``save``/``load``; PCA is refitted, which is deterministic and takes a fraction of a second).
+val_size`` independent images of the marginal distribution (as in the paper's Algorithm 1 and
+the authors' notebooks: the marginals do not depend on ``I``, so one compressor serves every MI
+value and both ``X`` and ``Y``), and cached in ``out/compressors/`` so a rerun does not retrain
+(autoencoders are saved with their ``save``/``load``; PCA is refitted, which is deterministic
+and takes a fraction of a second).
 
 Results go to a tidy CSV, one row per *cell* (dataset, size, estimator, input, compressor,
 true MI, n, seed) with the columns of :data:`COLUMNS`. A cell is appended and flushed to disk
@@ -45,13 +46,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compression import (ConvAutoencoder, DenseAutoencoder, FlowCompressor, PCACompressor, load_compressor,
-                           lossy_mutual_information)
+from ..compression import FlowCompressor, PCACompressor, compressor_names, load_compressor, lossy_mutual_information
+from ..compression import make_compressor as registry_compressor
+from ..compression.registry import NONE
 from ..executor import FolderLock, as_finished, dask_client, submit
 from ..nn import limit_threads
 from ..validation import check_int
 from .images import image_pair
-from .settings import COMPRESSORS, DATASETS, RUN_FIELDS, SweepSettings, check_names, check_size
+from .settings import DATASETS, RUN_FIELDS, SweepSettings, check_names, check_size
 from .table import append_row, cell_key, prepare_table, read_results
 
 __all__ = ["run_algorithm1", "run_cell", "plan_cells", "make_generator", "make_compressor", "train_compressor"]
@@ -65,8 +67,8 @@ def make_generator(dataset: str, size: int):
 
 def _ae_defaults(dataset: str) -> dict:
     if dataset == "antipca":
-        # spec §6.6: linear encoder 32 -> 2, decoder Linear(2, 32) -> LeakyReLU -> Linear(32, 32),
-        # relative latent noise 0.01, MSE, batch 1,000
+        # the authors' Anti-PCA notebook (VanessB/Information-v3): linear encoder 32 -> 2, decoder
+        # Linear(2, 32) -> LeakyReLU -> Linear(32, 32), relative latent noise 0.01, MSE, batch 1,000
         return dict(hidden=(32,), linear_encoder=True, loss="mse", latent_noise=0.01, batch_size=1000,
                     epochs=2000, patience=100, lr=1e-3)
     return dict(epochs=200, batch_size=128, patience=20, lr=1e-3)
@@ -74,28 +76,22 @@ def _ae_defaults(dataset: str) -> dict:
 
 def make_compressor(name: str, dataset: str, size: int, *, seed=None, device="auto",
                     val_fraction: float = 1 / 7, ae_options: dict | None = None):
-    """An unfitted compressor ``name`` for ``dataset``: "ae", "pca", "flow" (the autoencoder
-    followed by a normalizing flow onto N(0, I), :class:`ibcore.compression.FlowCompressor`);
-    ``None`` for "none"."""
-    check_names(name, COMPRESSORS, "compressor")
+    """An unfitted compressor of the registry (:func:`ibcore.compression.compressor_names`) for
+    ``dataset``, with the dataset's code size; ``None`` for ``"none"``. The autoencoder ("ae",
+    also the base of "flow": the autoencoder followed by a normalizing flow onto N(0, I),
+    :class:`ibcore.compression.FlowCompressor`) gets the dataset's training defaults updated
+    by ``ae_options``."""
+    check_names(name, compressor_names(none=True), "compressor")
     check_names(dataset, DATASETS, "dataset")
     size = check_size(dataset, size)
-    code_dim = DATASETS[dataset][1]
-    if name == "none":
+    if name == NONE:
         return None
-    if name == "pca":
-        return PCACompressor(code_dim, random_state=seed)
-    if name == "flow":
-        base = make_compressor("ae", dataset, size, seed=seed, device=device, val_fraction=val_fraction,
-                               ae_options=ae_options)
-        return FlowCompressor(base, seed=seed, device=device, progress=base.progress)
-    opts = _ae_defaults(dataset)
-    opts.update(ae_options or {})
-    opts.update(seed=seed, device=device, validation_fraction=val_fraction)
-    opts.setdefault("progress", False)
-    if dataset == "antipca":
-        return DenseAutoencoder(code_dim, **opts)
-    return ConvAutoencoder(code_dim, image_size=size, **opts)
+    ae = {**_ae_defaults(dataset), **(ae_options or {}), "validation_fraction": val_fraction}
+    for key in ("seed", "device"):  # the sweep's own
+        ae.pop(key, None)
+    options = {"ae": ae, "flow": {"base_options": ae}}.get(name, {})
+    return registry_compressor(name, DATASETS[dataset][1], kind="vectors" if dataset == "antipca" else "images",
+                               image_size=size, random_state=seed, device=device, **options)
 
 
 def _seed_for(seed: int, *parts) -> np.random.SeedSequence:

@@ -1,14 +1,15 @@
 """Random vectors with a prescribed mutual information (nats), for the synthetic benchmark.
 
-How it works (spec §2 T2 and §6.1)
-----------------------------------
+How it works (as ``multivariate_normal_from_MI`` in ``VanessB/Information-v3``)
+-----------------------------------------------------------------------------
 A pair of standard normal scalars with correlation ``rho`` has ``I = -½ log(1 - rho²)``.
-Independent pairs add up (Corollary 1 / T2), so a target ``mi`` split evenly over
-``m = min(dim_x, dim_y)`` pairs needs ``1 - rho² = exp(-2 mi / m)`` for each pair. The
-remaining ``|dim_x - dim_y|`` coordinates are independent standard normals. A random
+Independent pairs add up (the paper's Corollary 1, ``book/theory.md``), so a target ``mi``
+split evenly over ``m = min(dim_x, dim_y)`` pairs needs ``1 - rho² = exp(-2 mi / m)`` for each
+pair. The remaining ``|dim_x - dim_y|`` coordinates are independent standard normals. A random
 orthogonal matrix (Haar, :data:`scipy.stats.ortho_group`) is then applied within ``x`` and
 within ``y``: it spreads the information over all coordinates, keeps the marginals
-``N(0, I)`` and leaves the MI unchanged (an invertible linear map, T1).
+``N(0, I)`` and leaves the MI unchanged (an invertible linear map, Theorem 1 of
+``book/theory.md``).
 
 ``1 - rho²`` is computed as ``exp(-2 mi / m)`` and ``rho`` as ``sqrt(-expm1(-2 mi / m))``,
 never as ``1 - rho**2``, so large MI (rho rounding to 1) and tiny MI stay exact.

@@ -15,11 +15,13 @@ import numbers
 
 import numpy as np
 
+from ..compression import compressor_names
+from ..estimators import estimator_names
 from ..settings import RESUMABLE, Settings
 from ..validation import check_int
 from .images import AntiPCA, CovarianceBumps, GaussianBumps, Rectangles
 
-__all__ = ["SweepSettings", "DATASETS", "COMPRESSORS", "ESTIMATORS", "INPUTS", "RUN_FIELDS", "parse_grid",
+__all__ = ["SweepSettings", "DATASETS", "INPUTS", "RUN_FIELDS", "parse_grid",
            "check_size"]
 
 # name -> (generator factory, code dimension n' of the compressors, default MI range)
@@ -31,8 +33,6 @@ DATASETS = {
     # "size" is the ambient dimension (32 in the paper)
     "antipca": (lambda size: AntiPCA(dim=size), 2, 4.0),
 }
-COMPRESSORS = ("ae", "pca", "flow", "none")
-ESTIMATORS = ("kde-ml", "kde-lse", "kl", "wkl", "ksg", "mine")
 INPUTS = ("latent", "compressed", "raw")
 _IMAGE_SIZES = (8, 16, 32, 64, 128)
 
@@ -123,8 +123,10 @@ class SweepSettings(Settings):
     sizes : sequence of int
         Image sides (powers of two, 8 to 128; the paper: 16, 32). For ``antipca`` the size is the
         ambient dimension (32 in the paper).
-    estimators : sequence of {"kde-ml", "kde-lse", "kl", "wkl", "ksg", "mine"}
-    compressors : sequence of {"ae", "pca", "none"}
+    estimators : sequence of str
+        Methods of :func:`ibcore.estimators.estimator_names` (the registry).
+    compressors : sequence of str
+        Compressors of :func:`ibcore.compression.compressor_names` (the registry) or ``"none"``.
         ``"none"``: the non-neural estimators also run on the raw (flattened) images.
     grid : str or sequence of float, optional
         True MI values, nats (see :func:`parse_grid`); default ``0:10:41`` (``0:4:41`` when
@@ -177,8 +179,8 @@ class SweepSettings(Settings):
     def _validate(self) -> None:
         datasets = check_names(self.datasets, DATASETS, "dataset")
         self._set("datasets", tuple(datasets))
-        self._set("estimators", tuple(check_names(self.estimators, ESTIMATORS, "estimator")))
-        self._set("compressors", tuple(check_names(self.compressors, COMPRESSORS, "compressor")))
+        self._set("estimators", tuple(check_names(self.estimators, estimator_names(), "estimator")))
+        self._set("compressors", tuple(check_names(self.compressors, compressor_names(none=True), "compressor")))
         self._set("mine_inputs", tuple(check_names(self.mine_inputs, INPUTS, "MINE input")))
         sizes = [self.sizes] if isinstance(self.sizes, numbers.Integral) else list(self.sizes)
         sizes = list(dict.fromkeys(sizes))
@@ -207,7 +209,7 @@ class SweepSettings(Settings):
         self._set("noise_std", float(ns))
         for name in ("ae_options", "mine_options", "estimator_options"):
             self._set(name, _options(getattr(self, name), name))
-        unknown = sorted(set(self.estimator_options) - set(ESTIMATORS))
+        unknown = sorted(set(self.estimator_options) - set(estimator_names()))
         if unknown:
             raise ValueError(f"estimator_options names unknown estimator(s) {unknown}")
         if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):

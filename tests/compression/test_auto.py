@@ -18,7 +18,7 @@ def _curved(x0):
 
 
 def test_manifold_in_4d_wkl_warns_and_auto_lands_on_the_truth():
-    # the acceptance test: codes on a 2-D surface inside 4-D
+    # codes on a 2-D surface inside 4-D
     x0, y = CorrelatedNormal(2, 2, 1.0).sample(2000, seed=0)
     x = _curved(x0)
     with pytest.warns(ibcore.ManifoldWarning):
@@ -89,7 +89,7 @@ def test_labels_use_ksg_with_a_k_spread():
     est = ibcore.mutual_information(x, y)
     assert est.details["method"] == "ksg" and est.details["y"] == {"kind": "labels", "classes": 4}
     assert set(est.details["ksg_by_k"]) == {3, 5, 10}
-    # Ross's estimator underestimates deterministic labels slightly (spec §11.6: within 0.1)
+    # Ross's estimator underestimates deterministic labels slightly (within 0.1 nats)
     assert abs(est.value - math.log(4)) < 0.1
 
 

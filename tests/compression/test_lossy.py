@@ -83,7 +83,7 @@ def test_lossy_estimate_diagnostics_match_closed_forms():
     assert res.bound_x == compression_bound(AMBIENT, SIGNAL, sigma ** 2, res.reconstruction_error_x)
     assert res.loss_bound == pytest.approx(res.bound_x.upper + res.bound_y.upper)
     assert res.upper == pytest.approx(res.value + res.loss_bound)
-    # 1-NN KL on 2+2 Gaussian codes: std ~0.03 at n=4000, bias below 0.1 nats (spec §11 item 3)
+    # 1-NN KL on 2+2 Gaussian codes: std ~0.03 at n=4000, bias below 0.1 nats
     assert abs(res.value - mi_after) < 4 * res.std + 0.1
     lo, hi = res.ci()
     assert lo < res.value < hi

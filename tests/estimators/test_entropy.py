@@ -146,7 +146,7 @@ def test_wkl_weights_low_dimension_are_uniform(d, k):
 
 
 def test_wkl_weights_d8_k5_match_the_reference():
-    # paper.md §11 item 2 (reference least-squares construction)
+    # the authors' least-squares construction (VanessB/Information-v3) gives these weights
     w = wkl_weights(8, 5)
     np.testing.assert_allclose(w, [9.854, -7.669, -7.230, -1.205, 7.250], atol=1.5e-3)
 
@@ -168,7 +168,7 @@ def test_wkl_weights_satisfy_the_constraints(d, k):
     # minimum norm: w lies in the span of the constraint rows
     lam, *_ = np.linalg.lstsq(a.T, w, rcond=None)
     np.testing.assert_allclose(a.T @ lam, w, atol=1e-9)
-    if d == 8 and k == 5:  # the paper's case: to 1e-12 absolute (paper.md §11 item 2)
+    if d == 8 and k == 5:  # the paper's case: to 1e-12 absolute, as the authors' construction
         assert abs(w.sum() - 1.0) <= 1e-12 and all(abs(row @ w) <= 1e-12 for row in rows)
 
 

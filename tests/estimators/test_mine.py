@@ -32,7 +32,7 @@ def test_gaussian_mi_one_nat():
     x, y = gaussian_pair(4096, 1.0, seed=0)
     est = mine_mutual_information(x, y, epochs=100, batch_size=512, seed=0, progress=False, device="cpu")
     assert isinstance(est, Estimate)
-    # 0.15 nats is the acceptance tolerance. It covers the sampling error of a 4096-sample
+    # The tolerance is 0.15 nats. It covers the sampling error of a 4096-sample
     # estimate (std of the pointwise MI is rho ~ 0.93, so ~0.015 nats) several times over plus the
     # DV bound's small downward bias at batch 512; the reported std (training-curve spread,
     # ~0.005 here) is far smaller and not a sampling error, so it is not used for the tolerance.
@@ -61,7 +61,7 @@ def test_labels_are_one_hot():
 
 def test_conv_critic_on_images():
     # image = injective smooth map of a (a bump whose position is a logistic of a), so
-    # I(image; b) = I(a; b) = 1 nat (T1 of the spec); a short run must already be close
+    # I(image; b) = I(a; b) = 1 nat (Theorem 1 of book/theory.md); a short run must already be close
     rng = np.random.default_rng(4)
     n, s = 2048, 8
     a, b = gaussian_pair(n, 1.0, seed=4)

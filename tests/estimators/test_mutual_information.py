@@ -59,7 +59,7 @@ def test_correlated_gaussians(samplers, method, m, mi):
 # u = Φ(g) coordinate-wise keeps I = 2 nats exactly, but the joint is a Gaussian copula on
 # [0, 1]^4: whitening cannot make it Gaussian. Measured bias (10 seeds kNN n = 2000, 4 seeds
 # KDE n = 1000): kl -0.10 (sd 0.085), wkl -0.01, ksg -0.05, kde-ml -0.14, kde-lse -0.15; all
-# low, as paper.md §11 item 7 says (≈ -0.1 at 2 nats). Allowances: measured + ~50 %.
+# low, as in a re-implementation of the authors' estimator (≈ -0.1 at 2 nats). Allowances: measured + ~50 %.
 UNIFORM_ALLOW = {"kl": 0.15, "wkl": 0.05, "ksg": 0.1, "kde-ml": 0.21, "kde-lse": 0.23}
 
 
@@ -70,7 +70,7 @@ def test_uniform_marginals(samplers, method):
 
 
 # --- Continuous x, discrete y: X ~ U[0,1]², Y = ⌊M X₁⌋, I = log M ------------------------
-# paper.md §11 item 6: within 0.1 nats at n = 5000, a slight *under*estimate. Measured mean
+# Expected (a re-implementation of the authors' estimator): within 0.1 nats at n = 5000, a slight *under*estimate. Measured mean
 # error (n = 5000, 4 seeds; KDE n = 2000, 3 seeds):
 #   kl  -0.006 / -0.020 / -0.037      wkl -0.007 / -0.028 / -0.069      (M = 2 / 8 / 32)
 #   ksg (Ross 2014): a reference implementation gives -0.009 / -0.062 / -0.284 (an earlier

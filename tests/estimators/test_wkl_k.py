@@ -43,7 +43,7 @@ def test_k_is_capped_at_root_n(n, d, cap):
 def test_high_dimension_gets_a_redirect_not_a_bare_refusal(samplers):
     with pytest.raises(ValueError, match=r"d = 16 dimensions with n = 5000.*method='auto'.*k=\.\.\. explicitly"):
         choose_wkl_k(5000, 16)
-    # the issue's call: 25 + 25-dimensional Gaussians at n = 5000
+    # 25 + 25-dimensional Gaussians at n = 5000
     x, y = samplers.correlated_gaussians(25, 1.0, 5000, seed=0)
     with pytest.raises(ValueError, match="method='auto'") as info:
         mutual_information(x, y, "wkl")
@@ -70,7 +70,7 @@ def test_mi_terms_choose_their_own_k(samplers):
 
 
 def test_the_paper_joint_no_longer_explodes(samplers):
-    """4 + 4-dimensional independent Gaussians at n = 8000 (the issue: 0.26 nats with k = 5).
+    """4 + 4-dimensional independent Gaussians at n = 8000 (one run had given 0.26 nats with k = 5).
     Over 10 seeds: k = 5 gives -0.06 ± 0.077 (sd), reported std 0.115; the rule (k = 36 on the
     joint) -0.002 ± 0.041, reported std 0.046. Tolerance: the shared rule with the 0.03
     allowance of the m = 4 Gaussian MI tests."""

@@ -14,7 +14,7 @@ def latent(n, d, seed=0):
     return np.random.default_rng(seed).standard_normal((n, d))
 
 
-# --- formulas against direct (meshgrid) reference computations of the spec -----------------
+# --- formulas against direct (meshgrid) reference computations ----------------------------
 
 @pytest.mark.parametrize("size", [16, 32])
 def test_gaussian_bumps_match_spec_formula(size):

@@ -44,7 +44,7 @@ def test_table_columns_and_content(reference):
         else:
             assert math.isnan(r["reconstruction_error"])
     # the latent (2+2 Gaussian bump centres) estimate follows the truth: 1-NN KL at n = 300 has
-    # a std ~0.1; 0.5 nats is 5 std (the uniform-latent bias is < 0.2 nats below 3 nats, spec §6.7)
+    # a std ~0.1; 0.5 nats is 5 std (the uniform-latent bias is < 0.2 nats below 3 nats)
     for r in rows:
         if r["input"] == "latent":
             assert abs(r["estimate"] - r["true_mi"]) < 0.5
@@ -99,7 +99,9 @@ def test_autoencoder_cached_not_retrained(tmp_path, monkeypatch):
     def no_fit(self, *a, **k):
         raise AssertionError("the cached autoencoder was retrained")
 
-    monkeypatch.setattr(a1.ConvAutoencoder, "fit", no_fit)
+    from ibcore.compression import ConvAutoencoder
+
+    monkeypatch.setattr(ConvAutoencoder, "fit", no_fit)
     again = run_algorithm1(tmp_path, **opts)
     assert _values(again) == _values(rows)
 
