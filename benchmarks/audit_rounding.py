@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from ibcore.reproduce.provenance import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 # the audit's own threads: one, as CI's audit runs
 BASE_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -59,16 +61,6 @@ def settings() -> list[tuple[str, dict]]:
     out += [(f"{k}={v}", {k: v}) for k, v in generic.items() if k != "ATEN_CPU_CAPABILITY"]
     out.append(("all generic", generic))
     return out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_audit(folders, extra_env: dict) -> tuple[list[dict], float, int]:

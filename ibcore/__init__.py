@@ -5,23 +5,26 @@ The package follows the method's stages (Butakov et al., ICLR 2024); imports onl
     ibcore/
       estimators/    stage 1: entropy and MI (KL, weighted KL, KDE, KSG), kNN and KDE kernels,
                      whitening, MINE, normalizing-flow MI, intrinsic dimension, the registry
-      compression/   stage 2: auto (``method="auto"``, the default of ``mutual_information``),
-                     PCA, autoencoders, flow codes, the two-sided compression bound, lossy MI
+      compression/   stage 2: lossy MI (the one compress-then-estimate path), auto (the rule of
+                     ``method="auto"``), the registry of compressors, PCA, autoencoders, flow
+                     codes, the two-sided compression bound
       synthetic/     stage 3a, Algorithm 1: samplers with known MI, image generators, sweeps,
                      the results table, figures
       plane/         stage 3b, Algorithm 2: noise layers, recording, tracker, runs, phases,
                      seeds, the MNIST classifier, data and experiment
       reproduce/     stage 4: stored results with provenance, their audit, the paper's claims
-      result.py validation.py device.py nn.py settings.py executor.py report.py
-                     shared ground: Estimate, input checks, device choice, torch training,
-                     the settings base, Dask scheduling and folder locks, the book's tables and
-                     figures
+      result.py validation.py device.py nn.py settings.py executor.py report.py registry.py
+                     shared ground: Estimate, input checks and seeds, device choice, torch
+                     training, the settings base, Dask scheduling and folder locks, the book's
+                     tables and figures, the name -> spec tables of the registries
+      api.py         the default calls :func:`mutual_information` and :func:`entropy`
       cli.py __main__.py    the ``ibcore`` command line, above every stage
 
 Flat public API (all values in nats): :func:`entropy`, :func:`mutual_information` (``method="auto"``
 by default: it compresses images and degenerate samples itself and says what it did, see
 :mod:`ibcore.compression.auto`; the raw estimators are ``ibcore.estimators.entropy`` and
-``ibcore.estimators.mutual_information``), :func:`pointwise_mutual_information` -> :class:`Estimate`; the estimator classes
+``ibcore.estimators.mutual_information``; methods and compressors are registered in
+:mod:`ibcore.estimators.registry` and :mod:`ibcore.compression.registry`), :func:`pointwise_mutual_information` -> :class:`Estimate`; the estimator classes
 :class:`KLEntropy`, :class:`WKLEntropy`, :class:`KDEEntropy`, :class:`KSG`, :class:`MINE`; the
 compressors :class:`PCACompressor`, :class:`ConvAutoencoder`, :class:`DenseAutoencoder`,
 :func:`compression_bound` and :func:`lossy_mutual_information`; :func:`intrinsic_dimension`
@@ -34,7 +37,7 @@ import importlib
 
 from .compression import (AutoEstimate, ConvAutoencoder, DenseAutoencoder, LossyEstimate, PCACompressor,
                           compression_bound, lossy_mutual_information)
-from .compression.auto import entropy, mutual_information
+from .api import entropy, mutual_information
 from .estimators import (EstimatorSpec, FlowMI, KDEEntropy, KLEntropy, KSG, MINE, WKLEntropy, estimator_names,
                          make_entropy_estimator, pointwise_mutual_information, register_estimator, wkl_weights)
 from .estimators import IntrinsicDimension, ManifoldWarning, intrinsic_dimension

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import zlib
 
 import numpy as np
 
 __all__ = [
-    "as_real_array", "as_samples", "as_labels", "is_discrete_labels", "check_int", "check_float", "check_choice", "check_seed",
+    "as_real_array", "as_samples", "check_fitted", "seed_sequence", "derived_seed", "as_labels", "is_discrete_labels", "check_int", "check_float", "check_choice", "check_seed",
     "check_same_length", "check_no_duplicates",
 ]
 
@@ -165,3 +166,33 @@ def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def check_fitted(obj, attr: str, call: str = "fit(x)") -> None:
+    """scikit-learn's :class:`~sklearn.exceptions.NotFittedError` (a ``ValueError``) unless ``obj``
+    has the learned attribute ``attr``; the message says to call ``call`` first."""
+    if not hasattr(obj, attr):
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(f"This {type(obj).__name__} instance is not fitted yet; call {call} before using it")
+
+
+def seed_sequence(*parts) -> np.random.SeedSequence:
+    """A :class:`numpy.random.SeedSequence` that depends only on ``parts``: integers, strings
+    (by their CRC-32) and floats (to 1e-9), so one run's streams are the same in every process
+    and never overlap for different parts."""
+    words = []
+    for p in parts:
+        if isinstance(p, str):
+            words.append(zlib.crc32(p.encode()))
+        elif isinstance(p, float):
+            words.append(int(round(p * 1e9)) & 0xFFFFFFFFFFFF)
+        else:
+            words.append(int(p))
+    return np.random.SeedSequence(words)
+
+
+def derived_seed(*parts) -> int:
+    """A 31-bit integer seed from :func:`seed_sequence` of ``parts`` (e.g. a run's seed, an
+    epoch and a layer index)."""
+    return int(seed_sequence(*parts).generate_state(1)[0] & 0x7FFFFFFF)

@@ -4,11 +4,11 @@ PCA, torch autoencoders and a normalizing-flow compressor (scikit-learn style), 
 linear compressor of noisy data, :func:`lossy_mutual_information` (compress, estimate, report),
 and ``method="auto"`` (:func:`auto_mutual_information`: compress only where it must, then estimate).
 """
-from .auto import AutoEstimate, auto_entropy, auto_mutual_information
+from .auto import AutoEstimate, auto_entropy
 from .autoencoders import ConvAutoencoder, DenseAutoencoder, InputEncoder, load_compressor
 from .bound import CompressionBound, compression_bound
 from .flow import FlowCompressor
-from .lossy import LossyEstimate, compress, lossy_mutual_information
+from .lossy import LossyEstimate, auto_mutual_information, compress, lossy_mutual_information
 from .pca import PCACompressor
 from .registry import (CompressorSpec, compressor_names, get_compressor, make_compressor, register_compressor,
                        unregister_compressor)

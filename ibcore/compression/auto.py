@@ -1,8 +1,10 @@
 """``method="auto"``: mutual information on any input, compressing only where it must.
 
-:func:`mutual_information` is the flat ``ibcore.mutual_information``: with ``method="auto"`` (the
-default) it runs :func:`auto_mutual_information`, any other method goes straight to
-:func:`ibcore.estimators.mutual_information`.
+:func:`ibcore.mutual_information` (:mod:`ibcore.api`) runs
+:func:`ibcore.compression.auto_mutual_information` (``"auto"`` for both compressors and the
+method of :func:`ibcore.compression.lossy_mutual_information`) with ``method="auto"``, its
+default. This module holds the rule; the path that applies it is
+:mod:`ibcore.compression.lossy`.
 
 The decision rule of ``auto`` (measured in ``benchmarks/accuracy.py``, results in
 ``benchmarks/accuracy.md``; the reasons are the measurements quoted there):
@@ -61,7 +63,6 @@ Everything ``auto`` did is reported in :attr:`AutoEstimate.details`.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -73,11 +74,12 @@ from ..estimators import mutual_information as _mutual_information
 from ..estimators.intrinsic import ManifoldWarning, manifold_suspected
 from ..nn import limit_threads
 from ..result import Estimate
-from ..validation import as_real_array, check_seed, is_discrete_labels
+from ..validation import as_real_array
 from .autoencoders import ConvAutoencoder, DenseAutoencoder
 from .pca import PCACompressor
 
-__all__ = ["AutoEstimate", "auto_mutual_information", "auto_entropy", "mutual_information", "entropy",
+__all__ = ["AutoEstimate", "auto_entropy",
+           "side_record", "side_intrinsic_dimension", "code_dim", "prepare_sides", "estimate_codes", "widen_unstable",
            "MAX_FLOW_DIM", "MAX_CODE", "LOW_DIM"]
 
 #: widest vector side the flow takes as it is (its 50+50-dimensional task: benchmarks/accuracy.md)
@@ -121,7 +123,9 @@ def _side_kind(a: np.ndarray) -> str:
     return "image" if a.ndim == 3 or (a.ndim == 4 and a.shape[1] == 1) else "vector"
 
 
-def _intrinsic(flat: np.ndarray, seed: int) -> float:
+def side_intrinsic_dimension(flat: np.ndarray, seed: int) -> float:
+    """TwoNN intrinsic dimension of a flattened side (on at most 3,000 seeded rows, constant
+    coordinates dropped, standardised; a tiny seeded jitter separates repeated rows)."""
     rng = np.random.default_rng(seed)
     sample = flat if len(flat) <= _ID_SAMPLE else flat[rng.choice(len(flat), _ID_SAMPLE, replace=False)]
     scale = sample.std(axis=0)
@@ -142,11 +146,13 @@ def _degenerate(d: int, d_id: float, n: int) -> bool:
     return d > 1 and manifold_suspected(d, d_id, n) and d_id < 0.5 * d + 0.5
 
 
-def _code_dim(d_id: float, cap: int) -> int:
+def code_dim(d_id: float, cap: int) -> int:
+    """A code size for a side of intrinsic dimension ``d_id``: its rounding, between 1 and ``cap``."""
     return int(min(max(1, round(d_id)), cap))
 
 
-def _as_side(a, name: str) -> tuple[np.ndarray, dict]:
+def side_record(a, name: str) -> tuple[np.ndarray, dict]:
+    """``(array, record)`` of one continuous side: the checked array and ``{"kind", "shape"}``."""
     arr = as_real_array(a, name)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -161,8 +167,8 @@ def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool) -
     sides' rounded intrinsic dimensions.
     """
     flats = [s.reshape(len(s), -1).astype(np.float64) for s in sides]
-    ids = [_intrinsic(f, seed + i) for i, f in enumerate(flats)]
-    c = _code_dim(max(ids), MAX_CODE)
+    ids = [side_intrinsic_dimension(f, seed + i) for i, f in enumerate(flats)]
+    c = code_dim(max(ids), MAX_CODE)
     train = np.concatenate(sides)
     rng = np.random.default_rng(seed)
     if len(train) > _AE_TRAIN:
@@ -180,7 +186,7 @@ def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bo
     """Codes (n, c) of one continuous vector side; fills ``rec`` with what was done."""
     flat = arr.reshape(len(arr), -1).astype(np.float64)
     d = flat.shape[1]
-    d_id = _intrinsic(flat, seed)
+    d_id = side_intrinsic_dimension(flat, seed)
     rec["intrinsic_dim"] = d_id
     if not _degenerate(d, d_id, len(flat)):
         if d <= MAX_FLOW_DIM:
@@ -190,7 +196,7 @@ def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bo
         kept = float(pca.pca_.explained_variance_ratio_.sum())
         rec.update(compressor="pca", code_dim=MAX_FLOW_DIM, lossless=False, variance_kept=kept)
         return pca.transform(flat)
-    c = _code_dim(d_id, min(MAX_CODE, d - 1))
+    c = code_dim(d_id, min(MAX_CODE, d - 1))
     pca = PCACompressor(c, random_state=seed).fit(flat)
     lost = 1.0 - float(pca.pca_.explained_variance_ratio_.sum())
     if lost <= _LINEAR_SHARE:
@@ -203,7 +209,9 @@ def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bo
     return ae.transform(flat)
 
 
-def _prepare_all(arrays: list[np.ndarray], recs: list[dict], seed: int, device, progress: bool) -> list:
+def prepare_sides(arrays: list[np.ndarray], recs: list[dict], seed: int, device, progress: bool) -> list:
+    """Codes of continuous sides by step 1 of the module docstring (one conv autoencoder for all
+    image sides of one shape); fills each side's record with what was done."""
     codes = [None] * len(arrays)
     images = [i for i, r in enumerate(recs) if r["kind"] == "image"]
     same_shape = len({arrays[i].shape[1:] for i in images}) == 1
@@ -252,52 +260,24 @@ def _continuous(xs, ys, seed, device, progress, details) -> tuple[float, float, 
     return w.value, w.std, max(abs(w.value - w2.value), gap) / 2.0
 
 
-def auto_mutual_information(x, y, *, discrete_y: bool | None = None, seed: int = 0, device="cpu",
-                            progress: bool = False) -> AutoEstimate:
-    """Mutual information in nats on vectors, images or labels, by the rule of the module docstring.
+def estimate_codes(xs: np.ndarray, y, *, labels: bool, seed: int, device, progress: bool,
+                   details: dict) -> tuple[float, float, float]:
+    """``(value, std, bias)`` on prepared codes ``xs (n, c)`` and prepared codes or labels ``y``
+    by step 2 of the module docstring; fills ``details`` (``method``, the estimators' own)."""
+    if not labels:
+        return _continuous(xs, y, seed, device, progress, details)
+    y_arr = np.asarray(y)
+    est = _mutual_information(xs, y_arr, "ksg", discrete_y=True, k=3)
+    others = [_mutual_information(xs, y_arr, "ksg", discrete_y=True, k=k).value for k in (5, 10)]
+    details.update(method="ksg", k=3, ksg_by_k={3: est.value, 5: others[0], 10: others[1]})
+    return est.value, est.std, float(np.ptp([est.value, *others]) / 2.0)
 
-    Parameters
-    ----------
-    x : array_like (n, d), (n, H, W) or (n, C, H, W)
-    y : array_like, the same kinds, or labels (a 1-D integer array, or ``discrete_y=True``)
-    discrete_y : bool, optional
-        As :func:`ibcore.mutual_information`.
-    seed : int, default 0
-        Seeds the compressors, the flows and every subsample: the result is reproducible.
-    device : {"cpu", "auto", "cuda"}, default "cpu"
-    progress : bool, default False
 
-    Returns
-    -------
-    AutoEstimate
-        An :class:`ibcore.Estimate` with ``details`` and ``unstable``.
-    """
-    check_seed(seed)
-    t0 = time.perf_counter()
-    labels = is_discrete_labels(y, discrete_y)
-    x_arr, rec_x = _as_side(x, "x")
-    details = {"x": rec_x}
-    if labels:
-        (xs,) = _prepare_all([x_arr], [rec_x], seed, device, progress)
-        y_arr = np.asarray(y)
-        est = _mutual_information(xs, y_arr, "ksg", discrete_y=True, k=3)
-        others = [_mutual_information(xs, y_arr, "ksg", discrete_y=True, k=k).value for k in (5, 10)]
-        bias = float(np.ptp([est.value, *others]) / 2.0)
-        details.update(y={"kind": "labels", "classes": int(len(np.unique(y_arr, axis=0)))}, method="ksg", k=3,
-                       ksg_by_k={3: est.value, 5: others[0], 10: others[1]})
-        value, std = est.value, est.std
-    else:
-        y_arr, rec_y = _as_side(y, "y")
-        if len(y_arr) != len(x_arr):
-            raise ValueError(f"x and y must have the same number of samples, got {len(x_arr)} and {len(y_arr)}")
-        xs, ys = _prepare_all([x_arr, y_arr], [rec_x, rec_y], seed, device, progress)
-        details["y"] = rec_y
-        value, std, bias = _continuous(xs, ys, seed, device, progress, details)
+def widen_unstable(std: float, bias: float) -> tuple[float, bool]:
+    """``(std, unstable)`` by step 3 of the module docstring: a bias diagnostic above
+    ``max(2 std, 0.05 nats)`` flags the result and widens ``std`` to ``sqrt(std² + bias²)``."""
     unstable = bias > max(2.0 * std, 0.05)
-    if unstable:
-        std = math.sqrt(std * std + bias * bias)
-    details.update(bias=bias, seconds=time.perf_counter() - t0)
-    return AutoEstimate(value, std, details=details, unstable=unstable)
+    return (math.sqrt(std * std + bias * bias) if unstable else std), unstable
 
 
 def auto_entropy(x, *, seed: int = 0, **options) -> Estimate:
@@ -306,7 +286,7 @@ def auto_entropy(x, *, seed: int = 0, **options) -> Estimate:
     flat = as_real_array(x, "x")
     flat = flat[:, None] if flat.ndim == 1 else flat.reshape(len(flat), -1)
     d = flat.shape[1]
-    d_id = _intrinsic(flat.astype(np.float64), seed)
+    d_id = side_intrinsic_dimension(flat.astype(np.float64), seed)
     if d > 1 and manifold_suspected(d, d_id, len(flat)):
         raise ValueError(
             f"x lies near a {d_id:.2g}-dimensional set inside {d} dimensions (TwoNN): its differential "
@@ -314,19 +294,3 @@ def auto_entropy(x, *, seed: int = 0, **options) -> Estimate:
             "(ibcore.mutual_information(x, y), which compresses such data), or the entropy of a "
             f"{round(d_id)}-dimensional code")
     return _entropy(flat, "wkl", **options)
-
-
-def mutual_information(x, y, method: str = "auto", *, discrete_y: bool | None = None, **options) -> Estimate:
-    """Mutual information I(X;Y) in nats: ``"auto"`` (default, :func:`auto_mutual_information`)
-    or any method of :func:`ibcore.estimators.mutual_information` (whose docstring lists them)."""
-    if method == "auto":
-        return auto_mutual_information(x, y, discrete_y=discrete_y, **options)
-    return _mutual_information(x, y, method, discrete_y=discrete_y, **options)
-
-
-def entropy(x, method: str = "auto", **options) -> Estimate:
-    """Differential entropy in nats: ``"auto"`` (default, :func:`auto_entropy`) or any method of
-    :func:`ibcore.estimators.entropy`."""
-    if method == "auto":
-        return auto_entropy(x, **options)
-    return _entropy(x, method, **options)

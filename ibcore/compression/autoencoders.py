@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..validation import check_choice, check_float, check_int
-from .base import as_flat, as_images, check_fitted
+from ..validation import check_choice, check_fitted, check_float, check_int
+from .base import as_flat, as_images
 from .torch_base import TorchAutoencoder
 
 __all__ = ["ConvAutoencoder", "DenseAutoencoder", "InputEncoder", "load_compressor"]
@@ -402,8 +402,7 @@ class InputEncoder:
 
     def transform(self, x) -> np.ndarray:
         """Codes ``(n, latent_dim)`` float64."""
-        if not hasattr(self, "autoencoder_"):
-            raise ValueError("this InputEncoder is not fitted yet; call fit(images) first")
+        check_fitted(self, "autoencoder_", "fit(images)")
         return self.autoencoder_.transform(self._pad(self._images(x)).numpy())
 
     def save(self, path) -> None:

@@ -3,8 +3,6 @@ the reconstruction-error rule (per sample or per coordinate)."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.exceptions import NotFittedError
-
 from ..validation import as_real_array, check_choice
 
 _PER = ("sample", "coordinate")
@@ -30,13 +28,6 @@ def as_images(x, name: str = "x") -> np.ndarray:
     else:
         raise ValueError(f"{name} must be images of shape (n, H, W) or (n, 1, H, W); got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def check_fitted(est, attr: str) -> None:
-    if not hasattr(est, attr):
-        raise NotFittedError(
-            f"This {type(est).__name__} instance is not fitted yet; call fit(x) before using it"
-        )
 
 
 def check_per(per: str) -> str:

@@ -25,7 +25,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..device import resolve_device
 from ..estimators.flow import check_flow_options, start_at_identity, whitener
 from ..nn import limit_threads, make_generator, seeded, to_tensor, train_loop
-from .base import as_flat, check_fitted, check_per, squared_error
+from ..validation import check_fitted
+from .base import as_flat, check_per, squared_error
 
 __all__ = ["FlowCompressor"]
 

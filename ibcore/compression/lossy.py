@@ -30,17 +30,24 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+import time
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..estimators import mutual_information
+from ..estimators import ManifoldWarning, get_estimator, mutual_information
+from ..estimators.intrinsic import twonn_or_nan
 from ..result import Estimate
-from ..validation import is_discrete_labels
+from ..validation import check_choice, check_seed, is_discrete_labels
+from .auto import MAX_CODE, AutoEstimate, code_dim, estimate_codes, prepare_sides, side_intrinsic_dimension, side_record, \
+    widen_unstable
 from .bound import CompressionBound, compression_bound
 from .pca import PCACompressor
+from .registry import NONE, compressor_names
+from .registry import make_compressor as _make_named
 
-__all__ = ["LossyEstimate", "lossy_mutual_information", "compress"]
+__all__ = ["LossyEstimate", "lossy_mutual_information", "auto_mutual_information", "compress"]
 
 _IDENTITY_BOUND = CompressionBound(0.0, 0.0)
 
@@ -75,6 +82,15 @@ class LossyEstimate:
         unknown.
     noise_var_x, noise_var_y : float or None
         The noise variances the bounds assume.
+    details : dict
+        Per side ``x``/``y`` what was done (``kind``, ``shape``, ``compressor``, ``code_dim``,
+        and where computed ``intrinsic_dim``, ``code_intrinsic_dim``, ...), the ``method`` used
+        and, with ``method="auto"``, its diagnostics and ``bias``; ``seconds``.
+    manifold : bool
+        The estimator met codes near a lower-dimensional set (a :class:`ibcore.ManifoldWarning`):
+        an entropy-based value there is not to be trusted.
+    unstable : bool
+        ``method="auto"`` only: its bias diagnostic was large, and ``std`` includes it.
     """
 
     estimate: Estimate
@@ -90,6 +106,9 @@ class LossyEstimate:
     bound_y: CompressionBound | None = None
     noise_var_x: float | None = None
     noise_var_y: float | None = None
+    details: dict = field(default_factory=dict)
+    manifold: bool = False
+    unstable: bool = False
 
     @property
     def value(self) -> float:
@@ -131,13 +150,19 @@ class LossyEstimate:
 
 
 def _check_compressor(comp, side: str):
-    if comp is None:
+    """``None``, ``"auto"``, a registered name, or a transformer with ``fit`` and ``transform``."""
+    if comp is None or comp == NONE:
         return None
-    for attr in ("fit", "transform", "reconstruction_error"):
+    if isinstance(comp, str):
+        if comp != "auto" and comp not in compressor_names():
+            raise ValueError(f"compressor_{side}: unknown compressor {comp!r}; choose one of "
+                             f"{['auto', *compressor_names(), NONE]}")
+        return comp
+    for attr in ("fit", "transform"):
         if not callable(getattr(comp, attr, None)):
             raise TypeError(
-                f"compressor_{side} must be None or a compressor with fit, transform and "
-                f"reconstruction_error (e.g. ibcore.PCACompressor), got {type(comp).__name__}"
+                f"compressor_{side} must be None, 'auto', a compressor's name or a compressor with fit and "
+                f"transform (e.g. ibcore.PCACompressor), got {type(comp).__name__}"
             )
     return comp
 
@@ -185,10 +210,16 @@ def _bound(comp, n_features, code_dim, noise_var, delta, side):
 
 
 def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, compressor_y=None,
-                             fit: bool = False, noise_var_x: float | None = None,
+                             n_components=None, fit: bool = False, noise_var_x: float | None = None,
                              noise_var_y: float | None = None, discrete_y: bool | None = None,
-                             **options) -> LossyEstimate:
+                             random_state=None, device="auto", progress: bool = False, manifold: str = "warn",
+                             code_dimension: bool = False, **options) -> LossyEstimate:
     """Estimate I(X; Y) in nats on compressed representations, with compression diagnostics.
+
+    The one compress-then-estimate path of ibcore: ``method="auto"``
+    (:func:`ibcore.compression.auto_mutual_information`), the Algorithm 1 cells
+    (:func:`ibcore.synthetic.run_algorithm1`) and the information-plane tracker
+    (:class:`ibcore.plane.InformationPlaneTracker`) all estimate through it.
 
     Parameters
     ----------
@@ -197,18 +228,30 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
     y : array (n, ...) or labels (n,)
         Samples of Y, or class labels (then ``compressor_y`` must be None).
     method : str
-        Any method of :func:`ibcore.mutual_information` ("wkl", "kl", "kde-ml", "kde-lse",
-        "ksg", "mine"), applied to the codes.
-    compressor_x, compressor_y : compressor or None
-        ``None`` (identity: the data is used as is, flattened to vectors except for MINE, whose
-        convolutional critic takes images), a fitted compressor (e.g.
-        :class:`~ibcore.compression.PCACompressor`, :class:`~ibcore.compression.ConvAutoencoder`), or an
-        unfitted one with ``fit=True``. The same object may serve both sides.
+        ``"auto"`` (the estimator rule of :mod:`ibcore.compression.auto`, with its bias
+        diagnostic) or any method of the registry (:func:`ibcore.estimators.estimator_names`),
+        applied to the codes.
+    compressor_x, compressor_y : None, str or compressor
+        ``None`` or ``"none"`` (identity: the data is used as is, flattened to vectors except
+        for methods that take images, such as MINE's convolutional critic); ``"auto"`` (the side
+        rule of :mod:`ibcore.compression.auto`: images to a conv autoencoder sized by their
+        intrinsic dimension, degenerate vectors to PCA or a dense autoencoder; two image sides
+        of one shape share one autoencoder); the name of a registered compressor
+        (:func:`ibcore.compression.compressor_names`), made here with ``n_components`` outputs
+        and fitted on this sample (one compressor fitted on both sides stacked when both name
+        the same compressor and have one shape, as in the paper's Algorithm 1); or a fitted
+        compressor (e.g. :class:`~ibcore.compression.PCACompressor`,
+        :class:`~ibcore.compression.ConvAutoencoder`), or an unfitted one with ``fit=True``. The
+        same object may serve both sides.
+    n_components : int or (int, int), optional
+        Code sizes of named compressors (one for both sides, or per side); ``None``: the
+        rounded intrinsic dimension of the side (TwoNN), between 1 and 16.
     fit : bool, default False
-        Fit the compressors here, on the estimation sample itself (a shared compressor is fitted
-        once on ``x`` and ``y`` stacked). Convenient, but the codes then depend on the sample;
-        the synthetic benchmark (:mod:`ibcore.synthetic.runner`) instead trains each compressor once,
-        on independent samples of the marginal distribution, and passes it fitted.
+        Fit compressor objects here, on the estimation sample itself (a shared compressor is
+        fitted once on ``x`` and ``y`` stacked). Convenient, but the codes then depend on the
+        sample; the synthetic benchmark (:mod:`ibcore.synthetic.runner`) instead trains each
+        compressor once, on independent samples of the marginal distribution, and passes it
+        fitted.
     noise_var_x, noise_var_y : float, optional
         Variance ``s²`` (data units²) of the isotropic additive Gaussian noise in ``x`` (``y``),
         when known. With an unwhitened :class:`~ibcore.compression.PCACompressor` this gives the
@@ -216,62 +259,201 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
         it is refused (the bound does not hold).
     discrete_y : bool, optional
         As in :func:`ibcore.mutual_information`.
+    random_state : int, optional
+        Seeds the compressors made here and ``"auto"`` (default 0 there).
+    device : {"auto", "cpu", "cuda"}
+        Of the compressors made here and of ``"auto"``.
+    progress : bool
+        Training progress of the compressors made here.
+    manifold : {"warn", "record"}
+        A :class:`ibcore.ManifoldWarning` of the estimator is shown (``"warn"``) or only
+        recorded in the result's ``manifold`` (``"record"``, for callers that collect them).
+    code_dimension : bool
+        Also record the TwoNN intrinsic dimension of each side's codes
+        (``details[side]["code_intrinsic_dim"]``, NaN where rows repeat).
     **options
-        Passed to :func:`ibcore.mutual_information` (``k``, ``random_state``, MINE options, ...).
+        Passed to the estimator (``k``, MINE options, ...; not with ``method="auto"``).
 
     Returns
     -------
     LossyEstimate
-        The estimate with reconstruction errors and bounds; see its attributes for units.
+        The estimate with reconstruction errors, bounds and ``details``; see its attributes.
 
     Notes
     -----
-    The reconstruction errors are measured on the same samples the estimate uses. For the bound
-    they should be those of the *noisy* data, which is what ``x`` is assumed to be.
+    The reconstruction errors are measured on the same samples the estimate uses (for
+    compressors that have ``reconstruction_error``). For the bound they should be those of the
+    *noisy* data, which is what ``x`` is assumed to be.
     """
+    t0 = time.perf_counter()
     if not isinstance(fit, (bool, np.bool_)):
         raise TypeError(f"fit must be True or False, got {fit!r}")
-    compressor_x = _check_compressor(compressor_x, "x")
-    compressor_y = _check_compressor(compressor_y, "y")
+    check_choice(manifold, "manifold", ("warn", "record"))
+    if method != "auto":
+        get_estimator(method)  # an unknown method fails before any compressor is trained
+    elif options:
+        raise TypeError(f"method='auto' takes no estimator options, got {sorted(options)}")
+    comps = {"x": _check_compressor(compressor_x, "x"), "y": _check_compressor(compressor_y, "y")}
     noise_var_x = _check_noise_var(noise_var_x, "x")
     noise_var_y = _check_noise_var(noise_var_y, "y")
     discrete = is_discrete_labels(y, discrete_y)
-    if discrete and compressor_y is not None:
+    if discrete and comps["y"] is not None:
         raise ValueError("y holds class labels (discrete_y); compressor_y must be None")
     if discrete and noise_var_y is not None:
         raise ValueError("y holds class labels (discrete_y); noise_var_y does not apply")
-    _check_bound_applies(compressor_x, noise_var_x, "x")
-    _check_bound_applies(compressor_y, noise_var_y, "y")
+    seed = 0 if random_state is None else random_state
+    data, details, codes = {"x": x, "y": y}, {}, {}
+    sides = ("x",) if discrete else ("x", "y")
+    auto = [s for s in sides if comps[s] == "auto"]
+    if auto:
+        arrays, recs = zip(*(side_record(data[s], s) for s in auto))
+        if len(arrays) == 2 and len(arrays[0]) != len(arrays[1]):
+            raise ValueError(f"x and y must have the same number of samples, got {len(arrays[0])} and {len(arrays[1])}")
+        for s, c, r in zip(auto, prepare_sides(list(arrays), list(recs), seed, device, progress), recs):
+            codes[s], details[s] = c, r
     n = len(x)
     if len(y) != n:
         raise ValueError(f"x and y must have the same number of samples; got {n} and {len(y)}")
+    named = _make_named_compressors(comps, data, sides, n_components, seed, device, progress, details)
+    for side, nv in (("x", noise_var_x), ("y", noise_var_y)):
+        if not isinstance(comps[side], str):
+            _check_bound_applies(comps[side], nv, side)
     if fit:
-        if compressor_x is not None and compressor_x is compressor_y:
-            if np.shape(x)[1:] != np.shape(y)[1:]:
-                raise ValueError(
-                    "one compressor shared by x and y needs samples of the same shape; got "
-                    f"{np.shape(x)[1:]} and {np.shape(y)[1:]}"
-                )
-            compressor_x.fit(np.concatenate([np.asarray(x), np.asarray(y)]))
-        else:
-            for comp, data in ((compressor_x, x), (compressor_y, y)):
-                if comp is not None:
-                    comp.fit(data)
-    # MINE takes images as they are (its convolutional critic); the other estimators need vectors
-    flatten = method != "mine"
-    cx = compress(compressor_x, x, flatten)
-    cy = y if discrete else compress(compressor_y, y, flatten)
-    est = mutual_information(cx, cy, method, discrete_y=discrete_y if not discrete else True, **options)
+        _fit_objects({s: c for s, c in comps.items() if s not in named and s not in auto}, data)
+    # methods that take images (MINE's convolutional critic) get uncompressed images as they are
+    flatten = method == "auto" or not get_estimator(method).images
+    for s in sides:
+        if s not in codes:
+            codes[s] = compress(comps[s], data[s], flatten)
+            details.setdefault(s, _side_details(data[s], comps[s]))["code_dim"] = _n_features(codes[s])
+    if discrete:
+        details["y"] = {"kind": "labels", "classes": int(len(np.unique(np.asarray(y), axis=0)))}
+    cx, cy = codes["x"], (y if discrete else codes["y"])
+    unstable = on_manifold = False
+    if method == "auto":
+        value, std, bias = estimate_codes(cx, cy, labels=discrete, seed=seed, device=device, progress=progress,
+                                          details=details)
+        std, unstable = widen_unstable(std, bias)
+        est = Estimate(value, std)
+        details["bias"] = bias
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = mutual_information(cx, cy, method, discrete_y=discrete_y if not discrete else True, **options)
+        for w in caught:  # every warning reaches the caller, but recorded manifold warnings
+            is_manifold = issubclass(w.category, ManifoldWarning)
+            on_manifold |= is_manifold
+            if not (is_manifold and manifold == "record"):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        details["method"] = method
+    if code_dimension:
+        for s in sides:
+            details[s]["code_intrinsic_dim"] = twonn_or_nan(codes[s])
 
+    objects = {s: (None if isinstance(comps[s], str) else comps[s]) for s in ("x", "y")}
     nfx, nfy = _n_features(x), (0 if discrete else _n_features(y))
     dx = _n_features(cx)
     dy = 0 if discrete else _n_features(cy)
-    rex = None if compressor_x is None else float(compressor_x.reconstruction_error(x, per="sample"))
-    rey = None if compressor_y is None else float(compressor_y.reconstruction_error(y, per="sample"))
-    bx = _bound(compressor_x, nfx, dx, noise_var_x, rex, "x")
-    by = _IDENTITY_BOUND if discrete else _bound(compressor_y, nfy, dy, noise_var_y, rey, "y")
+    rex, rey = _reconstruction_error(objects["x"], x), _reconstruction_error(objects["y"], y)
+    bx = _bound(objects["x"], nfx, dx, noise_var_x, rex, "x") if "x" not in auto else None
+    by = _IDENTITY_BOUND if discrete else (_bound(objects["y"], nfy, dy, noise_var_y, rey, "y")
+                                            if "y" not in auto else None)
+    details["seconds"] = time.perf_counter() - t0
     return LossyEstimate(
         estimate=est, method=method, n=n, n_features_x=nfx, n_features_y=nfy, code_dim_x=dx,
         code_dim_y=dy, reconstruction_error_x=rex, reconstruction_error_y=rey, bound_x=bx,
-        bound_y=by, noise_var_x=noise_var_x, noise_var_y=noise_var_y,
+        bound_y=by, noise_var_x=noise_var_x, noise_var_y=noise_var_y, details=details,
+        manifold=on_manifold, unstable=unstable,
     )
+
+
+def _is_images(a) -> bool:
+    shape = np.shape(a)
+    return len(shape) == 3 or (len(shape) == 4 and shape[1] == 1)
+
+
+def _side_details(a, comp) -> dict:
+    name = NONE if comp is None else type(comp).__name__
+    return {"kind": "image" if _is_images(a) else "vector", "shape": list(np.shape(a)[1:]), "compressor": name}
+
+
+def _make_named_compressors(comps, data, sides, n_components, seed, device, progress, details) -> list:
+    """Replace each registered compressor's name in ``comps`` by a compressor made from the
+    registry and fitted on its side (one for both sides when they name the same one and share a
+    shape); returns the sides so made."""
+    named = [s for s in sides if isinstance(comps[s], str) and comps[s] != "auto"]
+    if not named:
+        return named
+    sizes = n_components if isinstance(n_components, (tuple, list)) else (n_components, n_components)
+    if len(sizes) != 2:
+        raise ValueError(f"n_components must be an int, None or a pair, got {n_components!r}")
+    shared = (len(named) == 2 and comps["x"] == comps["y"] and np.shape(data["x"])[1:] == np.shape(data["y"])[1:])
+    made = {}
+    for i, s in enumerate(named):
+        details[s] = rec = _side_details(data[s], None)
+        rec["compressor"] = comps[s]
+        size = sizes[("x", "y").index(s)]
+        if size is None:
+            flat = np.asarray(data[s], dtype=np.float64).reshape(len(data[s]), -1)
+            rec["intrinsic_dim"] = side_intrinsic_dimension(flat, seed + i)
+            size = code_dim(rec["intrinsic_dim"], min(MAX_CODE, max(flat.shape[1] - 1, 1)))
+        if shared and made:
+            comps[s] = next(iter(made.values()))
+            continue
+        comp = _make_named(comps[s], int(size), kind="images" if _is_images(data[s]) else "vectors",
+                           image_size=np.shape(data[s])[-1], random_state=seed, device=device,
+                           **({"progress": progress} if comps[s] != "pca" else {}))
+        train = np.concatenate([np.asarray(data["x"]), np.asarray(data["y"])]) if shared else data[s]
+        made[s] = comps[s] = comp.fit(train)
+    return named
+
+
+def _fit_objects(comps, data) -> None:
+    """Fit the compressor objects the caller passed unfitted (``fit=True``)."""
+    objects = {s: c for s, c in comps.items() if c is not None}
+    if "x" in objects and objects.get("y") is objects["x"]:
+        if np.shape(data["x"])[1:] != np.shape(data["y"])[1:]:
+            raise ValueError(
+                "one compressor shared by x and y needs samples of the same shape; got "
+                f"{np.shape(data['x'])[1:]} and {np.shape(data['y'])[1:]}"
+            )
+        objects["x"].fit(np.concatenate([np.asarray(data["x"]), np.asarray(data["y"])]))
+        return
+    for s, comp in objects.items():
+        comp.fit(data[s])
+
+
+def _reconstruction_error(comp, data) -> float | None:
+    if comp is None or not callable(getattr(comp, "reconstruction_error", None)):
+        return None
+    return float(comp.reconstruction_error(data, per="sample"))
+
+
+def auto_mutual_information(x, y, *, discrete_y: bool | None = None, seed: int = 0, device="cpu",
+                            progress: bool = False) -> AutoEstimate:
+    """Mutual information in nats on vectors, images or labels, by the rule of the module docstring.
+
+    This is :func:`lossy_mutual_information` with ``"auto"`` for both compressors and for the
+    method (the rule of :mod:`ibcore.compression.auto`).
+
+    Parameters
+    ----------
+    x : array_like (n, d), (n, H, W) or (n, C, H, W)
+    y : array_like, the same kinds, or labels (a 1-D integer array, or ``discrete_y=True``)
+    discrete_y : bool, optional
+        As :func:`ibcore.mutual_information`.
+    seed : int, default 0
+        Seeds the compressors, the flows and every subsample: the result is reproducible.
+    device : {"cpu", "auto", "cuda"}, default "cpu"
+    progress : bool, default False
+
+    Returns
+    -------
+    AutoEstimate
+        An :class:`ibcore.Estimate` with ``details`` and ``unstable``.
+    """
+    check_seed(seed)
+    labels = is_discrete_labels(y, discrete_y)
+    res = lossy_mutual_information(x, y, "auto", compressor_x="auto", compressor_y=None if labels else "auto",
+                                   discrete_y=labels, random_state=seed, device=device, progress=progress)
+    return AutoEstimate(res.value, res.std, details=res.details, unstable=res.unstable)

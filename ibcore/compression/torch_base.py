@@ -8,8 +8,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..device import resolve_device
 from ..nn import make_generator, seeded, split_indices, to_tensor, train_loop
-from ..validation import check_choice, check_float, check_int, check_seed
-from .base import as_flat, check_fitted, check_per, squared_error
+from ..validation import check_choice, check_fitted, check_float, check_int, check_seed
+from .base import as_flat, check_per, squared_error
 
 __all__ = ["TorchAutoencoder"]
 

@@ -16,7 +16,7 @@ from scipy.special import digamma, gammaln
 from . import kde, knn
 from ..device import resolve_device
 from ..result import Estimate
-from ..validation import as_samples, check_float, check_int, check_no_duplicates
+from ..validation import as_samples, check_fitted, check_float, check_int, check_no_duplicates
 from .wkl import WKL_MIN_K, choose_wkl_k, wkl_weights
 from .intrinsic import IntrinsicDimension, manifold_record, manifold_suspected, twonn_dimension, warn_manifold
 from .registry import get_estimator
@@ -118,8 +118,7 @@ class EntropyEstimator:
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "reference_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit(x) first")
+        check_fitted(self, "reference_")
 
     def score_samples(self, x=None) -> np.ndarray:
         """Log-density estimates (nats) of shape (n,) in the original coordinates.

@@ -43,7 +43,7 @@ import numpy as np
 from ..device import resolve_device
 from ..nn import limit_threads, make_generator, seeded, to_tensor, train_loop
 from ..result import Estimate
-from ..validation import as_samples, check_float, check_int, check_same_length, check_seed, is_discrete_labels
+from ..validation import as_samples, check_fitted, check_float, check_int, check_same_length, check_seed, is_discrete_labels
 
 __all__ = ["FlowMI", "flow_mutual_information", "FLOW_OPTIONS", "canonical_pair", "normal_scores"]
 
@@ -379,8 +379,7 @@ class FlowMI:
         about as much. ``"held-out"``: the held-out mean alone (pessimistic). The standard
         error is that of the held-out mean, ``std(pmi) / sqrt(n)``.
         """
-        if not hasattr(self, "pointwise_"):
-            raise ValueError("this FlowMI is not fitted yet; call fit(x, y) first")
+        check_fitted(self, "pointwise_", "fit(x, y)")
         p = self.pointwise_
         value = float(p.mean())
         if self.combine == "balanced":

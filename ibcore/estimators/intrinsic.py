@@ -35,7 +35,7 @@ from . import knn
 from ..validation import as_samples, check_choice, check_float, check_int, check_no_duplicates
 from .whitening import fit_whitening, jitter_samples
 
-__all__ = ["intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "manifold_suspected",
+__all__ = ["intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "manifold_suspected", "twonn_or_nan",
            "manifold_record", "warn_manifold", "twonn_dimension", "mle_dimension", "ID_METHODS",
            "MANIFOLD_MARGIN"]
 
@@ -294,3 +294,12 @@ def intrinsic_dimension(x, method: str = "twonn", *, k=None, discard_fraction: f
         return IntrinsicDimension(twonn_dimension(r[:, 0], r[:, 1], frac), "twonn", n, d)
     per_k = mle_dimension(r, ks)
     return IntrinsicDimension(float(np.mean(list(per_k.values()))), "mle", n, d, per_k)
+
+
+def twonn_or_nan(x) -> float:
+    """TwoNN intrinsic dimension of the rows of ``x`` (n, d), or NaN where it cannot be
+    computed (repeated rows, e.g. a saturated layer, have no neighbour ratio)."""
+    try:
+        return float(intrinsic_dimension(x).value)
+    except ValueError:
+        return math.nan

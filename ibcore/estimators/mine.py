@@ -27,7 +27,7 @@ import numpy as np
 from ..device import resolve_device
 from ..nn import make_generator, seeded, split_indices, to_tensor, train_loop
 from ..result import Estimate
-from ..validation import (as_labels, as_real_array, check_choice, check_float, check_int, check_seed,
+from ..validation import (as_labels, as_real_array, check_choice, check_fitted, check_float, check_int, check_seed,
                           is_discrete_labels)
 
 __all__ = ["MINE", "mine_mutual_information", "MINE_OPTIONS"]
@@ -351,10 +351,7 @@ class MINE:
         ``std`` is ``std(window) / sqrt(len(window))``: the spread of the training curve, not a
         sampling standard error (successive epochs are correlated; bias is not included).
         """
-        if not hasattr(self, "history_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("This MINE instance is not fitted yet; call fit(x, y) first")
+        check_fitted(self, "history_", "fit(x, y)")
         curve = self.history_ if self.estimate_from == "train" else self.val_history_
         a = self.average_last
         count = int(a) if isinstance(a, numbers.Integral) else int(math.ceil(a * len(curve)))

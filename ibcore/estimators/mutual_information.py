@@ -14,7 +14,7 @@ from .entropy import WKL_MIN_K, KDEEntropy, check_options, estimate_from_terms, 
 from .intrinsic import manifold_record, warn_manifold
 from .registry import get_estimator
 from ..result import Estimate
-from ..validation import (as_labels, as_samples, check_float, check_int, check_no_duplicates,
+from ..validation import (as_labels, as_samples, check_fitted, check_float, check_int, check_no_duplicates,
                          check_same_length, is_discrete_labels)
 from .whitening import fit_whitening, jitter_samples
 
@@ -243,6 +243,5 @@ class KSG:
         return self
 
     def estimate(self) -> Estimate:
-        if not hasattr(self, "pointwise_"):
-            raise ValueError("this KSG is not fitted yet; call fit(x, y) first")
+        check_fitted(self, "pointwise_", "fit(x, y)")
         return estimate_from_terms(self.pointwise_)

@@ -72,6 +72,8 @@ class EstimatorSpec:
         Defaults that differ from the estimator's own (e.g. ``{"k": 1}``).
     color : str, optional
         Matplotlib colour of its curves.
+    images : bool
+        Takes images ``(n, H, W)`` as they are (a convolutional critic); others get vectors.
     in_paper : bool
         One of the five estimators of Butakov et al. (ICLR 2024), whose claims
         :mod:`ibcore.reproduce.claims` checks.
@@ -88,6 +90,7 @@ class EstimatorSpec:
     mi_options: tuple = ()
     defaults: Mapping = dataclasses.field(default_factory=dict)
     color: str | None = None
+    images: bool = False
     in_paper: bool = False
 
     def __post_init__(self):
@@ -133,7 +136,8 @@ def _builtin() -> tuple:
                       options=("k", "rescale", "device", "backend", "jitter", "random_state"), defaults={"k": 3},
                       color="#ff7f0e"),
         EstimatorSpec("mine", "MINE", "neural", mi=_lazy("ibcore.estimators.mine", "mine_mutual_information"),
-                      options=tuple(MINE_OPTIONS) + ("random_state",), color="#8c564b", in_paper=True),
+                      options=tuple(MINE_OPTIONS) + ("random_state",), color="#8c564b", images=True,
+                      in_paper=True),
         EstimatorSpec("flow", "normalizing flows", "flow",
                       mi=_lazy("ibcore.estimators.flow", "flow_mutual_information"), labels=False,
                       options=tuple(FLOW_OPTIONS) + ("random_state",), color="#e377c2"),

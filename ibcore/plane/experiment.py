@@ -21,11 +21,12 @@ from ..compression import InputEncoder
 from ..device import resolve_device
 from ..executor import locks_folder
 from ..nn import limit_threads
+from ..validation import derived_seed
 from .classifier import MNISTClassifier, evaluate, train_epoch
 from .data import SOURCES, load_mnist
 from .run import PlaneResults, PlaneRun
 from .settings import DATASETS, PlaneSettings, plane_estimators
-from .tracker import COMPRESSORS, MI_MODES, InformationPlaneTracker, derived_seed
+from .tracker import MI_MODES, InformationPlaneTracker, tracker_compressors
 
 __all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command", "remeasure", "load_run_data"]
 
@@ -48,8 +49,9 @@ def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     p.add_argument("--sigma", type=float, default=d.sigma, help="noise scale (paper: 1e-3)")
     p.add_argument("--mi-mode", default=d.mi_mode, choices=list(MI_MODES),
                    help="I(X;L) as h(C_X)+h(C_L)-h(C_X,C_L) (joint) or h(C_L~)-h(Z) (noise; absolute noise only)")
-    p.add_argument("--compressor", default=d.compressor, choices=list(COMPRESSORS),
-                   help="layer compression refitted per epoch: PCA or a dense autoencoder")
+    p.add_argument("--compressor", default=d.compressor, choices=list(tracker_compressors()),
+                   help="layer compression refitted per epoch: pca (the paper's), ae (a dense autoencoder), auto, "
+                        "or another registered compressor")
     p.add_argument("--n-components", type=int, default=d.n_components, help="code size per layer (paper: 4)")
     p.add_argument("--estimator", default=d.estimator,
                    help=f"MI estimator: {', '.join(plane_estimators())} (default %(default)s)")
@@ -156,9 +158,9 @@ def _tracker(s: PlaneSettings, model, x_test, y_test, x_codes) -> InformationPla
 def load_run_data(out):
     """The data of a run directory of :func:`run_mnist_plane`, loaded again offline, checked
     against the description the run stored (a ``ValueError`` when it is other data)."""
-    from .run import _read_settings
+    from .run import read_run_settings
 
-    stored = _read_settings(Path(out) / "settings.json")
+    stored = read_run_settings(Path(out) / "settings.json")
     s = PlaneSettings.from_dict(stored["settings"])
     data = load_mnist(s.source, s.data_dir, False, n_test=stored["context"]["n_eval"], seed=s.seed,
                       verbose=False, dataset=s.dataset)
@@ -199,10 +201,10 @@ def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None) -> 
     """
     from threadpoolctl import threadpool_limits
 
-    from .run import _read_settings, snapshot_path
+    from .run import read_run_settings, snapshot_path
 
     out = Path(out)
-    stored = _read_settings(out / "settings.json")
+    stored = read_run_settings(out / "settings.json")
     s = PlaneSettings.from_dict(stored["settings"])
     path = snapshot_path(out, epoch)
     if not path.is_file():

@@ -30,7 +30,8 @@ def loss_differences(results, column: str = "train_loss") -> dict:
     return dict(zip(m["epoch"].astype(int).tolist(), diff.tolist()))
 
 
-def _grid(n: int, ncols: int):
+def panel_grid(n: int, ncols: int):
+    """``(figure, axes)``: ``n`` panels in rows of ``ncols``, the unused axes hidden."""
     import matplotlib.pyplot as plt
 
     ncols = max(1, min(ncols, n))
@@ -80,7 +81,7 @@ def plot_information_planes(results, *, layers=None, smoothing: str | None = "sa
     vals = np.array([v for v in dloss.values() if math.isfinite(v)])
     vmax = float(np.max(np.abs(vals))) if vals.size else 1.0
     norm = mpl.colors.Normalize(vmin=min(0.0, float(vals.min())) if vals.size else 0.0, vmax=vmax or 1.0)
-    fig, axes = _grid(len(layers), ncols)
+    fig, axes = panel_grid(len(layers), ncols)
     sc = None
     for ax, name in zip(axes, layers):
         d = results.layer(name)
@@ -167,7 +168,7 @@ def plot_mi_over_epochs(results, *, layers=None, smoothing: str = "savgol", wind
         drop = steepest_loss_drop(m["epoch"], m[loss_column], smoothing=smoothing, window=window)
     except ValueError:
         drop = None
-    fig, axes = _grid(len(layers), ncols)
+    fig, axes = panel_grid(len(layers), ncols)
     for ax, name in zip(axes, layers):
         d = results.layer(name)
         ep, x = d["epoch"].astype(float), d["ixl"].astype(float)

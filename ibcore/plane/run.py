@@ -24,9 +24,9 @@ from torch import nn
 
 from ..executor import LOCK_NAME
 from ..settings import Settings
-from ..validation import check_int
+from ..validation import check_int, derived_seed
 from .noise import noise_seed
-from .tracker import InformationPlaneTracker, derived_seed
+from .tracker import InformationPlaneTracker
 
 __all__ = ["PlaneRun", "PlaneResults", "read_results", "snapshot_path", "PLANE_COLUMNS", "METRIC_COLUMNS", "TIME_COLUMNS"]
 
@@ -57,8 +57,9 @@ def _fmt(v) -> str:
     return "nan" if math.isnan(v) else repr(v)
 
 
-def _write_csv(path: Path, columns, rows) -> None:
-    """Write the whole table to a temporary file and rename it: a kill never leaves half a file."""
+def write_table(path: Path, columns, rows) -> None:
+    """Write the whole table (rows of dicts, these ``columns``) to a temporary file and rename
+    it: a kill never leaves half a file."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
@@ -69,7 +70,9 @@ def _write_csv(path: Path, columns, rows) -> None:
     os.replace(tmp, path)
 
 
-def _read_csv(path: Path, columns) -> list[dict]:
+def read_table(path: Path, columns) -> list[dict]:
+    """Rows (dicts, typed) of a table written by :func:`write_table` with these ``columns``; a
+    ``ValueError`` naming the file when it is truncated or another table."""
     try:
         with open(path, newline="") as fh:
             reader = csv.reader(fh)
@@ -127,12 +130,13 @@ def snapshot_path(out_dir, epoch: int) -> Path:
 def read_results(out_dir) -> PlaneResults:
     """Load the tables (and settings) of a run directory written by :class:`PlaneRun`."""
     out = Path(out_dir)
-    settings = _read_settings(out / "settings.json") if (out / "settings.json").exists() else {}
-    return PlaneResults(_read_csv(out / "information_plane.csv", PLANE_COLUMNS),
-                        _read_csv(out / "metrics.csv", METRIC_COLUMNS), settings.get("settings"))
+    settings = read_run_settings(out / "settings.json") if (out / "settings.json").exists() else {}
+    return PlaneResults(read_table(out / "information_plane.csv", PLANE_COLUMNS),
+                        read_table(out / "metrics.csv", METRIC_COLUMNS), settings.get("settings"))
 
 
-def _read_settings(path: Path) -> dict:
+def read_run_settings(path: Path) -> dict:
+    """The ``settings.json`` of a run directory; a ``ValueError`` when it is not one."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -189,7 +193,7 @@ def _check_run_dir(out: Path, settings, context: dict) -> bool:
                 "ibcore information-plane run; choose an empty or new directory"
             )
         return False
-    diff = _differences(_read_settings(settings_path), settings, context)
+    diff = _differences(read_run_settings(settings_path), settings, context)
     if diff:
         raise ValueError(f"{out} holds a run with other settings ({'; '.join(diff[:8])}; stored vs now); "
                          "resume it with its own settings or choose another directory")
@@ -305,8 +309,8 @@ class PlaneRun:
         except Exception as exc:  # unpickling errors, truncated zip, missing keys, shape mismatches
             raise ValueError(f"{self.checkpoint_path} is corrupt, truncated or from another model ({exc}); "
                              "delete the run directory or choose another one") from None
-        rows = _read_csv(self.out / "information_plane.csv", PLANE_COLUMNS)
-        metrics = _read_csv(self.out / "metrics.csv", METRIC_COLUMNS)
+        rows = read_table(self.out / "information_plane.csv", PLANE_COLUMNS)
+        metrics = read_table(self.out / "metrics.csv", METRIC_COLUMNS)
         # tables are written before the checkpoint: rows past the checkpoint's epoch are dropped
         metrics = [m for m in metrics if m["epoch"] <= epoch]
         rows = [r for r in rows if r["epoch"] <= epoch]
@@ -377,8 +381,8 @@ class PlaneRun:
             self.rows.append(row)
         self.metrics.append(metric)
         self.epoch = epoch
-        _write_csv(self.out / "information_plane.csv", PLANE_COLUMNS, self.rows)
-        _write_csv(self.out / "metrics.csv", METRIC_COLUMNS, self.metrics)
+        write_table(self.out / "information_plane.csv", PLANE_COLUMNS, self.rows)
+        write_table(self.out / "metrics.csv", METRIC_COLUMNS, self.metrics)
         if epoch in self.snapshots:
             path = self.snapshot_path(epoch)
             path.parent.mkdir(exist_ok=True)

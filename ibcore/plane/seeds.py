@@ -35,7 +35,7 @@ import numpy as np
 from ..executor import SCHEDULER_HELP, FolderLock, parse_scheduler, run_tasks
 from .experiment import run_mnist_plane, run_plane_command
 from .phases import PHASE_KINDS, detect_phases
-from .run import PlaneResults, _write_csv
+from .run import PlaneResults, write_table
 from .settings import PlaneSettings
 
 __all__ = ["run_plane_seeds", "read_seed_results", "parse_seeds", "aggregate_seeds", "phase_frequencies", "plot_seed_planes",
@@ -215,12 +215,12 @@ def plot_seed_planes(results: SeedResults, *, ncols: int = 3):
     """
     import matplotlib as mpl
 
-    from .plots import _grid
+    from .plots import panel_grid
 
     layers = _layer_order(results.runs)
     if not layers:
         raise ValueError("the seeds hold no information-plane rows yet")
-    fig, axes = _grid(len(layers), ncols)
+    fig, axes = panel_grid(len(layers), ncols)
     colors = mpl.colormaps["tab10"]
     for ax, name in zip(axes, layers):
         for i, (seed, res) in enumerate(sorted(results.runs.items())):
@@ -289,9 +289,9 @@ def run_plane_seeds(settings: PlaneSettings | dict | None = None, *, seeds, out=
         runs = {k: runs[k] for k in seeds}
         aggregate = aggregate_seeds(runs)
         phases, segments = phase_frequencies(runs)
-        _write_csv(out / "aggregate.csv", AGGREGATE_COLUMNS, aggregate)
-        _write_csv(out / "phases.csv", PHASE_COLUMNS, phases)
-        _write_csv(out / "phase_segments.csv", SEGMENT_COLUMNS, segments)
+        write_table(out / "aggregate.csv", AGGREGATE_COLUMNS, aggregate)
+        write_table(out / "phases.csv", PHASE_COLUMNS, phases)
+        write_table(out / "phase_segments.csv", SEGMENT_COLUMNS, segments)
         results = SeedResults(seeds, runs, aggregate, phases, segments, out)
         if figures and aggregate:
             _save(plot_seed_planes(results), out / "aggregate.png")

@@ -17,7 +17,7 @@ from ..validation import check_int
 from .classifier import ANALYSED_LAYERS
 from .data import DATASETS, SOURCES
 from .noise import NOISE_MODES
-from .tracker import COMPRESSORS, MI_MODES
+from .tracker import MI_MODES, tracker_compressors
 
 __all__ = ["PlaneSettings", "DATASETS", "plane_estimators"]
 
@@ -29,10 +29,10 @@ def _positive_real(value, name) -> float:
 
 
 def plane_estimators() -> tuple:
-    """The methods a plane run can use every epoch: those of the registry
+    """The methods a plane run can use every epoch: ``"auto"`` and those of the registry
     (:func:`ibcore.estimators.estimator_names`) with per-sample terms (no network trained per
     estimate) that take labels, for ``I(L;Y)``."""
-    return estimator_names(labels=True, pointwise=True)
+    return ("auto",) + estimator_names(labels=True, pointwise=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,9 @@ class PlaneSettings(Settings):
         Noise scale (paper: 1e-3).
     mi_mode : {"joint", "noise"}
         ``I(X;L)`` as ``h(C_X)+h(C_L)-h(C_X,C_L)`` or ``h(C_L~)-h(Z)`` (absolute noise only).
-    compressor : {"pca", "ae"}
+    compressor : str
+        ``"pca"`` (the paper's), ``"ae"``, ``"auto"`` or another compressor of the registry
+        (:func:`~ibcore.plane.tracker.tracker_compressors`).
         Layer compression refitted per epoch.
     n_components : int
         Code size per layer (paper: 4).
@@ -121,7 +123,7 @@ class PlaneSettings(Settings):
 
     def _validate(self) -> None:
         for name, allowed in (("dataset", DATASETS), ("source", SOURCES), ("noise", NOISE_MODES),
-                              ("mi_mode", MI_MODES), ("compressor", COMPRESSORS),
+                              ("mi_mode", MI_MODES), ("compressor", tracker_compressors()),
                               ("estimator", plane_estimators())):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -164,4 +166,6 @@ class PlaneSettings(Settings):
     @property
     def estimator_options(self) -> dict:
         """Options passed to the estimator (``k`` for the kNN ones)."""
+        if self.estimator == "auto":
+            return {}
         return {"k": self.k} if "k" in get_estimator(self.estimator).options else {}

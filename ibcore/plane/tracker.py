@@ -88,23 +88,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..compression import DenseAutoencoder, PCACompressor
+from ..compression import DenseAutoencoder, PCACompressor, compressor_names, lossy_mutual_information
+from ..compression import make_compressor as registry_compressor
 from ..device import model_device
-from ..estimators import ManifoldWarning, entropy, get_estimator, intrinsic_dimension, mutual_information
+from ..estimators import ManifoldWarning, entropy, get_estimator
+from ..estimators.intrinsic import twonn_or_nan
 from ..result import Estimate
-from ..validation import check_int
+from ..validation import check_int, derived_seed
 from .noise import noise_entropy, noise_modules, noise_seed
 from .recording import LayerRecorder, collect
 
-__all__ = ["InformationPlaneTracker", "LayerPoint", "MI_MODES", "COMPRESSORS", "derived_seed"]
+__all__ = ["InformationPlaneTracker", "LayerPoint", "MI_MODES", "tracker_compressors"]
 
 MI_MODES = ("joint", "noise")
-COMPRESSORS = ("pca", "ae")
 
 
-def derived_seed(*parts: int) -> int:
-    """A 31-bit seed from integers (per epoch / per layer streams that never overlap)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+def tracker_compressors() -> tuple:
+    """Layer compressors of the tracker: ``"auto"`` and the registry's compressors of vectors
+    (:func:`ibcore.compression.compressor_names`)."""
+    return ("auto",) + compressor_names("vectors")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,14 +215,18 @@ class InformationPlaneTracker:
         Noise mode only: add ``N(0, noise_sigma^2 I)`` (seeded per epoch and layer) to the
         recorded outputs; ``False`` when the recorded outputs already end with the model's own
         absolute noise.
-    compressor : {"pca", "ae"}, default "pca"
-        Layer compression, refitted every epoch: PCA (orthonormal, no whitening) or a
-        :class:`ibcore.DenseAutoencoder` (the architecture of the authors' layer autoencoders in
-        ``VanessB/Information-v3``; joint mode only).
+    compressor : str, default "pca"
+        Layer compression, refitted every epoch: ``"pca"`` (orthonormal, no whitening; the
+        paper's), ``"ae"`` (a :class:`ibcore.DenseAutoencoder` with the architecture of the
+        authors' layer autoencoders in ``VanessB/Information-v3``; joint mode only), ``"auto"``
+        (the side rule of :mod:`ibcore.compression.auto`) or any compressor of the registry
+        (:func:`tracker_compressors`).
     n_components : int, default 4
         Code size ``n' = min(n_components, layer dim)``.
     method : str, default "wkl"
-        Any estimator of :func:`ibcore.mutual_information` (noise mode: an entropy method).
+        ``"auto"`` or any method of the registry (:func:`ibcore.estimators.estimator_names`;
+        noise mode: an entropy method). Every estimate goes through
+        :func:`ibcore.compression.lossy_mutual_information`.
     estimator_options : dict, optional
         Passed to the estimator (e.g. ``{"k": 5}``).
     level : float, default 0.95
@@ -248,14 +254,16 @@ class InformationPlaneTracker:
         self.layers = list(LayerRecorder(model, layers).layers)  # validates names (lists the known ones)
         if mi_mode not in MI_MODES:
             raise ValueError(f"mi_mode must be one of {MI_MODES}, got {mi_mode!r}")
-        if compressor not in COMPRESSORS:
-            raise ValueError(f"compressor must be one of {COMPRESSORS}, got {compressor!r}")
+        if compressor not in tracker_compressors():
+            raise ValueError(f"compressor must be one of {tracker_compressors()}, got {compressor!r}")
         self.mi_mode, self.compressor = mi_mode, compressor
         self.n_components = check_int(n_components, "n_components", 1)
         self.seed = check_int(seed, "seed", 0)
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.ae_epochs = check_int(ae_epochs, "ae_epochs", 1)
         self.id_samples = None if id_samples is None else check_int(id_samples, "id_samples", 3)
+        if method != "auto":
+            get_estimator(method)  # an unknown method fails here, not after the first epoch
         self.method = method
         self.options = dict(estimator_options or {})
         if not 0 < level < 1:
@@ -310,7 +318,7 @@ class InformationPlaneTracker:
     def _setup_noise_mode(self, noise_sigma, inputs) -> None:
         if self.compressor != "pca":
             raise ValueError("mi_mode='noise' needs compressor='pca': h(Z) is known only after an orthonormal projection")
-        if not get_estimator(self.method).estimates_entropy:
+        if self.method == "auto" or not get_estimator(self.method).estimates_entropy:
             raise ValueError(f"mi_mode='noise' needs an entropy estimator; {self.method!r} estimates MI only")
         mods = noise_modules(self.model)
         relative = sorted(n for n, m in mods.items() if m.mode == "relative" and m.sigma > 0)
@@ -351,14 +359,22 @@ class InformationPlaneTracker:
 
     # -- one measurement ------------------------------------------------------------------------
 
-    def _compress(self, out: np.ndarray, epoch: int, index: int) -> np.ndarray:
+    def _layer_compressor(self, out: np.ndarray, epoch: int, index: int):
+        """The layer's compressor of this epoch, fitted on its outputs (``"auto"``: left to
+        :func:`~ibcore.compression.lossy_mutual_information`)."""
+        if self.compressor == "auto":
+            return "auto"
         k = min(self.n_components, out.shape[1], self.n - 1)
-        if self.compressor == "pca":
-            return _pca_codes(out, k, self.seed)
-        ae = DenseAutoencoder(k, hidden=(24, 16), dropout=0.1, latent_activation="sigmoid",
-                              epochs=self.ae_epochs, seed=derived_seed(self.seed, epoch, index, 2),
-                              device=model_device(self.model), progress=False)
-        return ae.fit(out).transform(out)
+        if self.compressor == "pca":  # the paper's route, refitted per epoch; constant components dropped
+            return PCACompressor(k, random_state=self.seed, drop_degenerate=True).fit(out)
+        seed = derived_seed(self.seed, epoch, index, 2)
+        if self.compressor == "ae":  # the paper's layer autoencoder (its authors' code, VanessB/Information-v3)
+            comp = DenseAutoencoder(k, hidden=(24, 16), dropout=0.1, latent_activation="sigmoid",
+                                    epochs=self.ae_epochs, seed=seed, device=model_device(self.model), progress=False)
+        else:
+            comp = registry_compressor(self.compressor, k, kind="vectors", random_state=seed,
+                                       device=model_device(self.model))
+        return comp.fit(out)
 
     def measure(self, epoch: int, *, perturb=None) -> list[LayerPoint]:
         """One evaluation pass and the estimates for every layer (the pass is seeded by ``epoch``).
@@ -391,65 +407,39 @@ class InformationPlaneTracker:
                 rng = np.random.default_rng(derived_seed(self.seed, epoch, i, 3))
                 out = out + self.noise_sigma * rng.standard_normal(out.shape)
             try:
-                codes = self._compress(out, epoch, i)
-                with _ManifoldFlags() as flags:
-                    ily = mutual_information(codes, self.labels, self.method, discrete_y=True, **self.options)
-                    flags.mark("ily")
-                    if self.mi_mode == "joint":
-                        ixl = mutual_information(self.x_codes, codes, self.method, **self.options)
-                    else:
+                comp = self._layer_compressor(out, epoch, i)
+                common = dict(random_state=self.seed, device=model_device(self.model), manifold="record",
+                              **self.options)
+                ily = lossy_mutual_information(out, self.labels, self.method, compressor_x=comp, discrete_y=True,
+                                               code_dimension=True, **common)
+                flagged = ["ily"] if ily.manifold else []
+                if self.mi_mode == "joint":
+                    ixl = lossy_mutual_information(self.x_codes, out, self.method, compressor_y=comp, **common)
+                    flagged += ["ixl"] if ixl.manifold else []
+                    ixl = ixl.estimate
+                else:
+                    codes = comp.transform(out)
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
                         h = entropy(codes, self.method, **self.options)
-                        ixl = Estimate(h.value - noise_entropy(codes.shape[1], self.noise_sigma), h.std)
-                    flags.mark("ixl")
+                    for w in caught:  # a manifold warning is recorded in the point, any other shown
+                        if issubclass(w.category, ManifoldWarning):
+                            flagged.append("ixl")
+                        else:
+                            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+                    ixl = Estimate(h.value - noise_entropy(codes.shape[1], self.noise_sigma), h.std)
             except ValueError as exc:
                 raise ValueError(f"layer {name!r}, epoch {epoch}: {exc}") from exc
-            points.append(LayerPoint(name, self.dims[name], codes.shape[1], ixl, ily, self.kinds[name],
-                                     id_layer=_twonn(out[self._id_rows]), id_code=_twonn(codes),
-                                     manifold="+".join(sorted(flags.flagged, reverse=True))))
+            points.append(LayerPoint(name, self.dims[name], ily.code_dim_x, ixl, ily.estimate, self.kinds[name],
+                                     id_layer=twonn_or_nan(out[self._id_rows]),
+                                     id_code=ily.details["x"]["code_intrinsic_dim"],
+                                     manifold="+".join(sorted(set(flagged), reverse=True))))
         return points
 
 
-def _twonn(data: np.ndarray) -> float:
-    try:
-        return intrinsic_dimension(data).value
-    except ValueError:  # repeated rows (e.g. a saturated layer): no neighbour ratio
-        return math.nan
-
-
-class _ManifoldFlags:
-    """Collects the ManifoldWarnings of a block by the name of the estimate (``mark(name)``
-    after each one) and lets every other warning through unchanged."""
-
-    def __enter__(self):
-        self.flagged, self._seen = set(), 0
-        self._catcher = warnings.catch_warnings(record=True)
-        self._caught = self._catcher.__enter__()
-        warnings.simplefilter("always")
-        return self
-
-    def mark(self, name: str) -> None:
-        new, self._seen = self._caught[self._seen:], len(self._caught)
-        if any(issubclass(w.category, ManifoldWarning) for w in new):
-            self.flagged.add(name)
-
-    def __exit__(self, *exc):
-        self._catcher.__exit__(*exc)
-        for w in self._caught:
-            if not issubclass(w.category, ManifoldWarning):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-        return False
-
 
 def _pca_codes(data: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """PCA codes (orthonormal projection, no whitening) with at most ``k`` coordinates.
-
-    Components without variance (rank-deficient data, e.g. one-hot rows summing to 1 or dead
-    units) are dropped: a constant coordinate has entropy -inf and breaks every estimator.
-    """
+    """PCA codes (orthonormal projection, no whitening) with at most ``k`` coordinates, the
+    components without variance dropped (:class:`~ibcore.compression.PCACompressor`)."""
     k = min(int(k), data.shape[1], len(data) - 1)
-    pca = PCACompressor(k, random_state=seed).fit(data)
-    var = pca.pca_.explained_variance_
-    keep = var > 1e-12 * max(float(var.max()), 1e-300)
-    if not keep.any():
-        raise ValueError("the layer output is constant over the evaluation set (no variance to compress)")
-    return pca.transform(data)[:, keep]
+    return PCACompressor(k, random_state=seed, drop_degenerate=True).fit(data).transform(data)

@@ -175,7 +175,7 @@ def _synthetic(folder: Path, entry: dict, tol: float) -> list[Check]:
 
 def _mnist(folder: Path, entry: dict, tol: float) -> list[Check]:
     from ..plane import aggregate_seeds, load_run_data, phase_frequencies, read_results, remeasure
-    from ..plane.run import _read_csv
+    from ..plane.run import read_table
     from ..plane.seeds import AGGREGATE_COLUMNS
 
     checks = []
@@ -201,7 +201,7 @@ def _mnist(folder: Path, entry: dict, tol: float) -> list[Check]:
                                      [p[layer][col] for p in probes], scale, tol))
     runs = {k: read_results(folder / f"seed-{k}") for k in entry["seeds"]}
     agg_now = aggregate_seeds(runs)
-    agg_stored = _read_csv(folder / "aggregate.csv", AGGREGATE_COLUMNS)
+    agg_stored = read_table(folder / "aggregate.csv", AGGREGATE_COLUMNS)
     worst = 0.0
     same_shape = len(agg_now) == len(agg_stored)
     for a, b in zip(agg_stored, agg_now):

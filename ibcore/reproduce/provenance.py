@@ -18,7 +18,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-__all__ = ["params_hash", "read_section", "code_state", "environment", "PROVENANCE_NAME", "read_provenance"]
+__all__ = ["params_hash", "read_section", "code_state", "environment", "PROVENANCE_NAME", "read_provenance", "cpu_model"]
 
 PROVENANCE_NAME = "provenance.json"
 _PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "torchvision", "zuko", "distributed")
@@ -61,7 +61,8 @@ def code_state(root=None) -> dict:
         return {"commit": None, "dirty": None}
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -79,7 +80,7 @@ def environment(device: str) -> dict:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:
             versions[name] = None
-    machine = {"platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "device": device}
+    machine = {"platform": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(), "device": device}
     if device.startswith("cuda"):
         import torch
 

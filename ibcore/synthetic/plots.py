@@ -16,25 +16,24 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compression import compressor_names, get_compressor
 from ..estimators import estimator_names, get_estimator
 
 __all__ = ["PALETTE", "INPUT_LABELS", "plot_estimates", "as_rows"]
 
 #: Colours shared by the book's figures (truth red, latent blue, autoencoder green, as in the
-#: authors' plots; PCA orange, autoencoder + flow brown, raw images purple, bounds grey).
+#: authors' plots; raw images purple, bounds grey); each compressor's colour comes from the
+#: registry (:mod:`ibcore.compression.registry`: PCA orange, autoencoder + flow brown).
 PALETTE = {
     "truth": "#d62728",
     "latent": "#1f77b4",
-    "ae": "#2ca02c",
-    "pca": "#ff7f0e",
-    "flow": "#8c564b",
+    **{name: get_compressor(name).color for name in compressor_names()},
     "raw": "#9467bd",
     "none": "#9467bd",
     "bound": "#7f7f7f",
 }
 
 INPUT_LABELS = {"latent": "latent parameters", "raw": "raw images"}
-_COMPRESSOR_LABELS = {"ae": "autoencoder", "pca": "PCA", "flow": "autoencoder + flow"}
 _IMAGE_DATASETS = ("gaussians", "covgaussians", "rectangles")
 
 
@@ -72,13 +71,14 @@ def _curves(rows):
 
 def _label(inp, comp):
     if inp == "compressed":
-        return f"compressed ({_COMPRESSOR_LABELS.get(comp, comp)})"
+        return f"compressed ({get_compressor(comp).label if comp in compressor_names() else comp})"
     return INPUT_LABELS.get(inp, inp)
 
 
 def _color(inp, comp):
     if inp == "compressed":
-        return PALETTE.get(comp, "#17becf")
+        color = get_compressor(comp).color if comp in compressor_names() else None
+        return color or "#17becf"
     return PALETTE.get(inp, "#8c564b")
 
 

@@ -41,7 +41,6 @@ import json
 import math
 import os
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +50,7 @@ from ..compression import make_compressor as registry_compressor
 from ..compression.registry import NONE
 from ..executor import FolderLock, as_finished, dask_client, submit
 from ..nn import limit_threads
-from ..validation import check_int
+from ..validation import check_int, derived_seed, seed_sequence
 from .images import image_pair
 from .settings import DATASETS, RUN_FIELDS, SweepSettings, check_names, check_size
 from .table import append_row, cell_key, prepare_table, read_results
@@ -94,23 +93,6 @@ def make_compressor(name: str, dataset: str, size: int, *, seed=None, device="au
                                image_size=size, random_state=seed, device=device, **options)
 
 
-def _seed_for(seed: int, *parts) -> np.random.SeedSequence:
-    """A SeedSequence depending only on ``seed`` and the given labels (stable across runs)."""
-    words = [int(seed)]
-    for p in parts:
-        if isinstance(p, str):
-            words.append(zlib.crc32(p.encode()))
-        elif isinstance(p, float):
-            words.append(int(round(p * 1e9)) & 0xFFFFFFFFFFFF)
-        else:
-            words.append(int(p))
-    return np.random.SeedSequence(words)
-
-
-def _int_seed(ss: np.random.SeedSequence) -> int:
-    return int(ss.generate_state(1)[0] & 0x7FFFFFFF)
-
-
 def _add_noise(images, noise_std, rng):
     if noise_std == 0:
         return images
@@ -146,7 +128,7 @@ def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, 
     if name == "flow":
         return _fit_flow(dataset, size, seed=seed, train_size=train_size, val_size=val_size, noise_std=noise_std,
                          device=device, threads=threads, ae_options=ae_options, cache_dir=cache_dir)
-    comp = make_compressor(name, dataset, size, seed=_int_seed(_seed_for(seed, dataset, size, name, "init")),
+    comp = make_compressor(name, dataset, size, seed=derived_seed(seed, dataset, size, name, "init"),
                            device=device, val_fraction=val_size / (train_size + val_size),
                            ae_options=ae_options)
     if comp is None:
@@ -175,7 +157,7 @@ def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, 
 
 def _marginal_images(dataset, size, seed, count, noise_std):
     """The compressors' training images: independent marginal draws, seeded by the sweep's seed."""
-    rng = np.random.default_rng(_seed_for(seed, dataset, size, "marginal"))
+    rng = np.random.default_rng(seed_sequence(seed, dataset, size, "marginal"))
     return _add_noise(make_generator(dataset, size).sample_marginal(count, seed=rng), noise_std, rng)
 
 
@@ -186,7 +168,7 @@ def _fit_flow(dataset, size, *, seed, train_size, val_size, noise_std, device, t
     ae, _ = _fit_or_load("ae", dataset, size, seed=seed, train_size=train_size, val_size=val_size,
                          noise_std=noise_std, device=device, threads=threads, ae_options=ae_options,
                          cache_dir=cache_dir)
-    comp = FlowCompressor(ae, fit_base=False, seed=_int_seed(_seed_for(seed, dataset, size, "flow", "init")),
+    comp = FlowCompressor(ae, fit_base=False, seed=derived_seed(seed, dataset, size, "flow", "init"),
                           device=device, threads=threads)
     comp.fit(_marginal_images(dataset, size, seed, train_size + val_size, noise_std))
     return comp, None
@@ -444,12 +426,12 @@ def _cell_task(settings: SweepSettings, key: dict, pair: dict, handle) -> dict:
 def _sample_pair(settings: SweepSettings, dataset: str, size: int, mi: float) -> dict:
     """The images of one (dataset, size, MI value): they depend on nothing else of the sweep."""
     seed, noise_std = settings.seed, settings.noise_std
-    rng = np.random.default_rng(_seed_for(seed, dataset, size, float(mi)))
+    rng = np.random.default_rng(seed_sequence(seed, dataset, size, float(mi)))
     pair = image_pair(make_generator(dataset, size), float(mi), settings.n, seed=rng)
     x = _add_noise(pair.x, noise_std, rng)
     y = _add_noise(pair.y, noise_std, rng)
     return dict(key=(dataset, size, mi), pair=pair, x=x, y=y,
-                est_seed=_int_seed(_seed_for(seed, dataset, size, float(mi), "estimator")))
+                est_seed=derived_seed(seed, dataset, size, float(mi), "estimator"))
 
 
 def _run_cell(key, cache, compressor, settings: SweepSettings):

@@ -125,7 +125,9 @@ def test_discrete_y_and_bad_inputs():
     with pytest.raises(ValueError, match="noise_var_x"):
         lossy_mutual_information(x, x, "kl", compressor_x=pca, noise_var_x=-1.0)
     with pytest.raises(TypeError, match="compressor_x"):
-        lossy_mutual_information(x, x, "kl", compressor_x="pca")
+        lossy_mutual_information(x, x, "kl", compressor_x=3.0)
+    with pytest.raises(ValueError, match="compressor_x: unknown compressor 'pcaa'"):
+        lossy_mutual_information(x, x, "kl", compressor_x="pcaa")
     with pytest.raises(ValueError, match="same number of samples"):
         lossy_mutual_information(x, x[:10], "kl")
     with pytest.raises(ValueError, match="method"):

@@ -264,7 +264,9 @@ def test_the_audit_passes_under_other_instruction_sets(made, capability):
     env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
     proc = subprocess.run([sys.executable, "-m", "ibcore", "audit", "--json", str(made / "results" / "tiny")],
                           env=env, capture_output=True, text=True)
-    checks = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("{")))["checks"]
+    reports = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert reports, f"the audit printed no report (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    checks = json.loads(reports[0])["checks"]
     bad = [c for c in checks if not c["ok"]]
     assert proc.returncode == 0 and not bad, bad
     plane = [c for c in checks if c["part"] == "mnist" and not math.isnan(c["tolerance"])]
