@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import ibcore  # noqa: E402
-from ibcore.estimators import mutual_information as raw_mi  # noqa: E402
+from ibcore.estimators import estimate_mutual_information as raw_mi  # noqa: E402
 from ibcore.estimators.flow import CanonicalPair, normal_scores  # noqa: E402
 from ibcore.synthetic import CorrelatedNormal, CovarianceBumps, GaussianBumps, Rectangles, image_pair  # noqa: E402
 

@@ -22,8 +22,8 @@ The package follows the method's stages (Butakov et al., ICLR 2024); imports onl
 
 Flat public API (all values in nats): :func:`entropy`, :func:`mutual_information` (``method="auto"``
 by default: it compresses images and degenerate samples itself and says what it did, see
-:mod:`ibcore.compression.auto`; the raw estimators are ``ibcore.estimators.entropy`` and
-``ibcore.estimators.mutual_information``; methods and compressors are registered in
+:mod:`ibcore.compression.auto`; the estimators of one method are ``ibcore.estimators.estimate_entropy`` and
+``ibcore.estimators.estimate_mutual_information``; methods and compressors are registered in
 :mod:`ibcore.estimators.registry` and :mod:`ibcore.compression.registry`), :func:`pointwise_mutual_information` -> :class:`Estimate`; the estimator classes
 :class:`KLEntropy`, :class:`WKLEntropy`, :class:`KDEEntropy`, :class:`KSG`, :class:`MINE`; the
 compressors :class:`PCACompressor`, :class:`ConvAutoencoder`, :class:`DenseAutoencoder`,

@@ -8,8 +8,7 @@ the estimators of :mod:`ibcore.estimators`.
 from __future__ import annotations
 
 from .compression import auto_entropy, auto_mutual_information
-from .estimators import entropy as estimate_entropy
-from .estimators import mutual_information as estimate_mutual_information
+from .estimators import estimate_entropy, estimate_mutual_information
 from .result import Estimate
 
 __all__ = ["mutual_information", "entropy"]
@@ -17,7 +16,7 @@ __all__ = ["mutual_information", "entropy"]
 
 def mutual_information(x, y, method: str = "auto", *, discrete_y: bool | None = None, **options) -> Estimate:
     """Mutual information I(X;Y) in nats: ``"auto"`` (default, :func:`auto_mutual_information`)
-    or any method of :func:`ibcore.estimators.mutual_information` (whose docstring lists them)."""
+    or any method of :func:`ibcore.estimators.estimate_mutual_information` (whose docstring lists them)."""
     if method == "auto":
         return auto_mutual_information(x, y, discrete_y=discrete_y, **options)
     return estimate_mutual_information(x, y, method, discrete_y=discrete_y, **options)
@@ -25,7 +24,7 @@ def mutual_information(x, y, method: str = "auto", *, discrete_y: bool | None = 
 
 def entropy(x, method: str = "auto", **options) -> Estimate:
     """Differential entropy in nats: ``"auto"`` (default, :func:`auto_entropy`) or any method of
-    :func:`ibcore.estimators.entropy`."""
+    :func:`ibcore.estimators.estimate_entropy`."""
     if method == "auto":
         return auto_entropy(x, **options)
     return estimate_entropy(x, method, **options)

@@ -69,8 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..estimators import FlowMI, intrinsic_dimension
-from ..estimators import entropy as _entropy
-from ..estimators import mutual_information as _mutual_information
+from ..estimators import estimate_entropy, estimate_mutual_information
 from ..estimators.intrinsic import ManifoldWarning, manifold_suspected
 from ..nn import limit_threads
 from ..result import Estimate
@@ -245,8 +244,8 @@ def _continuous(xs, ys, seed, device, progress, details) -> tuple[float, float, 
         return est.value, est.std, abs(flow.in_sample_ - held_out) / 2.0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        w = _mutual_information(xs, ys, "wkl", k=WKL_K)
-        w2 = _mutual_information(xs, ys, "wkl", k=2 * WKL_K)
+        w = estimate_mutual_information(xs, ys, "wkl", k=WKL_K)
+        w2 = estimate_mutual_information(xs, ys, "wkl", k=2 * WKL_K)
     if any(issubclass(c.category, ManifoldWarning) for c in caught):
         # auto never reports an entropy-based number on degenerate codes
         details["wkl"] = "skipped: the codes look degenerate (ManifoldWarning)"
@@ -267,8 +266,8 @@ def estimate_codes(xs: np.ndarray, y, *, labels: bool, seed: int, device, progre
     if not labels:
         return _continuous(xs, y, seed, device, progress, details)
     y_arr = np.asarray(y)
-    est = _mutual_information(xs, y_arr, "ksg", discrete_y=True, k=3)
-    others = [_mutual_information(xs, y_arr, "ksg", discrete_y=True, k=k).value for k in (5, 10)]
+    est = estimate_mutual_information(xs, y_arr, "ksg", discrete_y=True, k=3)
+    others = [estimate_mutual_information(xs, y_arr, "ksg", discrete_y=True, k=k).value for k in (5, 10)]
     details.update(method="ksg", k=3, ksg_by_k={3: est.value, 5: others[0], 10: others[1]})
     return est.value, est.std, float(np.ptp([est.value, *others]) / 2.0)
 
@@ -293,4 +292,4 @@ def auto_entropy(x, *, seed: int = 0, **options) -> Estimate:
             "entropy is -inf and no estimate of it means anything; estimate mutual information instead "
             "(ibcore.mutual_information(x, y), which compresses such data), or the entropy of a "
             f"{round(d_id)}-dimensional code")
-    return _entropy(flat, "wkl", **options)
+    return estimate_entropy(flat, "wkl", **options)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..estimators import ManifoldWarning, get_estimator, mutual_information
+from ..estimators import ManifoldWarning, estimate_mutual_information, get_estimator
 from ..estimators.intrinsic import twonn_or_nan
 from ..result import Estimate
 from ..validation import check_choice, check_seed, is_discrete_labels
@@ -339,7 +339,7 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            est = mutual_information(cx, cy, method, discrete_y=discrete_y if not discrete else True, **options)
+            est = estimate_mutual_information(cx, cy, method, discrete_y=discrete_y if not discrete else True, **options)
         for w in caught:  # every warning reaches the caller, but recorded manifold warnings
             is_manifold = issubclass(w.category, ManifoldWarning)
             on_manifold |= is_manifold

@@ -3,7 +3,7 @@
 kNN (Kozachenko-Leonenko, weighted KL, KSG) and KDE (ML and LSE bandwidths) estimators on
 whitened samples, their kNN and kernel-sum kernels, and the neural baseline MINE.
 """
-from .entropy import (EntropyEstimator, KDEEntropy, KLEntropy, WKLEntropy, entropy,
+from .entropy import (EntropyEstimator, KDEEntropy, KLEntropy, WKLEntropy, estimate_entropy,
                       make_entropy_estimator, wkl_weights)
 from .registry import (EstimatorSpec, estimator_names, get_estimator, register_estimator,
                        unregister_estimator)
@@ -11,11 +11,11 @@ from .intrinsic import IntrinsicDimension, ManifoldWarning, intrinsic_dimension
 from .wkl import choose_wkl_k
 from .flow import FlowMI
 from .mine import MINE
-from .mutual_information import KSG, mutual_information, pointwise_mutual_information
+from .mutual_information import KSG, estimate_mutual_information, pointwise_mutual_information
 from .whitening import Whitening, fit_whitening
 
 __all__ = [
-    "entropy", "mutual_information", "pointwise_mutual_information", "EntropyEstimator", "KLEntropy",
+    "estimate_entropy", "estimate_mutual_information", "pointwise_mutual_information", "EntropyEstimator", "KLEntropy",
     "WKLEntropy", "KDEEntropy", "KSG", "MINE", "FlowMI", "make_entropy_estimator", "wkl_weights", "Whitening",
     "fit_whitening", "ENTROPY_METHODS", "MI_METHODS",
     "intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "choose_wkl_k",

@@ -24,7 +24,7 @@ from .whitening import Whitening, fit_whitening, jitter_samples
 
 __all__ = [
     "EntropyEstimator", "KLEntropy", "WKLEntropy", "KDEEntropy",
-    "entropy", "make_entropy_estimator", "wkl_weights", "choose_wkl_k", "kde_ml", "kde_lse",
+    "estimate_entropy", "make_entropy_estimator", "wkl_weights", "choose_wkl_k", "kde_ml", "kde_lse",
 ]
 
 
@@ -406,7 +406,7 @@ def make_entropy_estimator(method: str = "wkl", **options) -> EntropyEstimator:
     return spec.entropy(**{**spec.defaults, **options})
 
 
-def entropy(x, method: str = "wkl", **options) -> Estimate:
+def estimate_entropy(x, method: str = "wkl", **options) -> Estimate:
     """Differential entropy of samples ``x`` in nats.
 
     Parameters

@@ -18,7 +18,7 @@ from ..validation import (as_labels, as_samples, check_fitted, check_float, chec
                          check_same_length, is_discrete_labels)
 from .whitening import fit_whitening, jitter_samples
 
-__all__ = ["mutual_information", "pointwise_mutual_information", "KSG", "ksg_terms"]
+__all__ = ["estimate_mutual_information", "pointwise_mutual_information", "KSG", "ksg_terms"]
 
 
 def _prepare(x, y, discrete, jitter, random_state):
@@ -151,7 +151,8 @@ def pointwise_mutual_information(x, y, method: str = "wkl", *, discrete_y: bool 
     return _pmi_entropy_based(method, x, yv, codes, classes, counts, opts)
 
 
-def mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = None, **options) -> Estimate:
+def estimate_mutual_information(x, y, method: str = "wkl", *, discrete_y: bool | None = None,
+                                **options) -> Estimate:
     """Mutual information I(X;Y) in nats.
 
     Parameters

@@ -91,7 +91,7 @@ from torch import nn
 from ..compression import DenseAutoencoder, PCACompressor, compressor_names, lossy_mutual_information
 from ..compression import make_compressor as registry_compressor
 from ..device import model_device
-from ..estimators import ManifoldWarning, entropy, get_estimator
+from ..estimators import ManifoldWarning, estimate_entropy, get_estimator
 from ..estimators.intrinsic import twonn_or_nan
 from ..result import Estimate
 from ..validation import check_int, derived_seed
@@ -421,7 +421,7 @@ class InformationPlaneTracker:
                     codes = comp.transform(out)
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
-                        h = entropy(codes, self.method, **self.options)
+                        h = estimate_entropy(codes, self.method, **self.options)
                     for w in caught:  # a manifold warning is recorded in the point, any other shown
                         if issubclass(w.category, ManifoldWarning):
                             flagged.append("ixl")

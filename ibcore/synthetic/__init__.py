@@ -4,7 +4,8 @@ Samplers carry their true MI; injective image generators render latent pairs to 
 images' MI equals the latents'); :func:`run_algorithm1` sweeps estimators and compressors over
 an MI grid into a resumable table, and :func:`plot_estimates` draws figures 3 and 4.
 """
-from .images import AntiPCA, CovarianceBumps, GaussianBumps, ImageGenerator, ImagePair, Rectangles, image_pair
+from .images import AntiPCA, CovarianceBumps, GaussianBumps, ImageGenerator, Rectangles
+from .pairs import ImagePair, image_pair
 from .figures import figure_scales, figure_settings, run_figure_sweep
 from .plots import PALETTE, plot_estimates
 from .runner import make_compressor, make_generator, plan_cells, run_algorithm1, run_cell, train_compressor

@@ -51,7 +51,7 @@ from ..compression.registry import NONE
 from ..executor import FolderLock, as_finished, dask_client, submit
 from ..nn import limit_threads
 from ..validation import check_int, derived_seed, seed_sequence
-from .images import image_pair
+from .pairs import image_pair
 from .settings import DATASETS, RUN_FIELDS, SweepSettings, check_names, check_size
 from .table import append_row, cell_key, prepare_table, read_results
 

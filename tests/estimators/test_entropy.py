@@ -1,4 +1,4 @@
-"""ibcore.estimators.entropy: differential-entropy estimators against closed forms (nats).
+"""ibcore.estimators.estimate_entropy (through ibcore.entropy): differential-entropy estimators against closed forms (nats).
 
 Tolerance rule used throughout: ``|ĥ - h| <= FACTOR · std + bias allowance``, where ``std``
 is the standard error the estimator reports. FACTOR = 4: the reported std matches the

@@ -1,4 +1,4 @@
-"""ibcore.estimators.mutual_information: MI estimators against closed forms (nats).
+"""ibcore.estimators.estimate_mutual_information (through ibcore.mutual_information): MI estimators against closed forms (nats).
 
 Tolerance rule: ``-below - 4·std <= Î - I <= above + 4·std`` with ``std`` the reported
 standard error and ``(below, above)`` a stated allowance for a bias that is a property of
