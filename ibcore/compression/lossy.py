@@ -401,8 +401,7 @@ def _make_named_compressors(comps, data, sides, n_components, seed, device, prog
             comps[s] = next(iter(made.values()))
             continue
         comp = _make_named(comps[s], int(size), kind="images" if _is_images(data[s]) else "vectors",
-                           image_size=np.shape(data[s])[-1], random_state=seed, device=device,
-                           **({"progress": progress} if comps[s] != "pca" else {}))
+                           image_size=np.shape(data[s])[-1], random_state=seed, device=device, progress=progress)
         train = np.concatenate([np.asarray(data["x"]), np.asarray(data["y"])]) if shared else data[s]
         made[s] = comps[s] = comp.fit(train)
     return named

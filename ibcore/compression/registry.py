@@ -40,9 +40,10 @@ class CompressorSpec:
     label : str
         How figures and tables name it.
     make : callable
-        ``make(n_components, *, kind, image_size, random_state, device, **options)`` returns an
-        unfitted transformer for samples of ``kind`` (``"vectors"`` ``(n, d)`` or ``"images"``
-        ``(n, S, S)`` with ``image_size = S``).
+        ``make(n_components, *, kind, image_size, random_state, device, progress, **options)``
+        returns an unfitted transformer for samples of ``kind`` (``"vectors"`` ``(n, d)`` or
+        ``"images"`` ``(n, S, S)`` with ``image_size = S``); ``progress``: whether its training
+        may show a progress bar.
     kinds : tuple of str
         The kinds it takes.
     color : str, optional
@@ -64,26 +65,28 @@ class CompressorSpec:
         object.__setattr__(self, "kinds", kinds)
 
 
-def _pca(n_components, *, kind, image_size=None, random_state=None, device="auto", **options):
+def _pca(n_components, *, kind, image_size=None, random_state=None, device="auto", progress=False, **options):
     from .pca import PCACompressor
 
     return PCACompressor(n_components, random_state=random_state, **options)
 
 
-def _autoencoder(n_components, *, kind, image_size=None, random_state=None, device="auto", **options):
+def _autoencoder(n_components, *, kind, image_size=None, random_state=None, device="auto", progress=False,
+                 **options):
     from .autoencoders import ConvAutoencoder, DenseAutoencoder
 
-    options.setdefault("progress", False)
+    options.setdefault("progress", progress)
     if kind == "images":
         return ConvAutoencoder(n_components, image_size=image_size, seed=random_state, device=device, **options)
     return DenseAutoencoder(n_components, seed=random_state, device=device, **options)
 
 
-def _flow(n_components, *, kind, image_size=None, random_state=None, device="auto", base_options=None, **options):
+def _flow(n_components, *, kind, image_size=None, random_state=None, device="auto", progress=False,
+          base_options=None, **options):
     from .flow import FlowCompressor
 
     base = _autoencoder(n_components, kind=kind, image_size=image_size, random_state=random_state, device=device,
-                        **(base_options or {}))
+                        progress=progress, **(base_options or {}))
     return FlowCompressor(base, seed=random_state, device=device, progress=base.progress, **options)
 
 
@@ -122,7 +125,7 @@ def get_compressor(name: str) -> CompressorSpec:
 
 
 def make_compressor(name: str, n_components: int, *, kind: str = "vectors", image_size: int | None = None,
-                    random_state=None, device="auto", **options):
+                    random_state=None, device="auto", progress: bool = False, **options):
     """An unfitted compressor ``name`` with ``n_components`` outputs for samples of ``kind``;
     ``None`` for :data:`NONE`."""
     if name == NONE:
@@ -131,4 +134,4 @@ def make_compressor(name: str, n_components: int, *, kind: str = "vectors", imag
     if kind not in spec.kinds:
         raise ValueError(f"compressor {name!r} takes {' or '.join(spec.kinds)}, not {kind}")
     return spec.make(n_components, kind=kind, image_size=image_size, random_state=random_state, device=device,
-                     **options)
+                     progress=progress, **options)
