@@ -260,9 +260,11 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
     discrete_y : bool, optional
         As in :func:`ibcore.mutual_information`.
     random_state : int, optional
-        Seeds the compressors made here and ``"auto"`` (default 0 there).
+        Seeds the compressors made here and ``"auto"`` (default 0 there), and the estimator
+        where it takes a ``random_state`` (unless ``options`` has its own).
     device : {"auto", "cpu", "cuda"}
-        Of the compressors made here and of ``"auto"``.
+        Of the compressors made here, of ``"auto"`` and of the estimator where it takes a
+        ``device`` (unless ``options`` has its own).
     progress : bool
         Training progress of the compressors made here.
     manifold : {"warn", "record"}
@@ -290,7 +292,11 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
         raise TypeError(f"fit must be True or False, got {fit!r}")
     check_choice(manifold, "manifold", ("warn", "record"))
     if method != "auto":
-        get_estimator(method)  # an unknown method fails before any compressor is trained
+        spec = get_estimator(method)  # an unknown method fails before any compressor is trained
+        # the seed and device serve the estimator too, where it takes them (an explicit option wins)
+        for name, value in (("random_state", random_state), ("device", device)):
+            if value is not None and name in spec.options + spec.mi_options:
+                options.setdefault(name, value)
     elif options:
         raise TypeError(f"method='auto' takes no estimator options, got {sorted(options)}")
     comps = {"x": _check_compressor(compressor_x, "x"), "y": _check_compressor(compressor_y, "y")}

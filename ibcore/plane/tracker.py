@@ -408,8 +408,8 @@ class InformationPlaneTracker:
                 out = out + self.noise_sigma * rng.standard_normal(out.shape)
             try:
                 comp = self._layer_compressor(out, epoch, i)
-                common = dict(random_state=self.seed, device=model_device(self.model), manifold="record",
-                              **self.options)
+                common = {"random_state": self.seed, "device": model_device(self.model), **self.options,
+                          "manifold": "record"}
                 ily = lossy_mutual_information(out, self.labels, self.method, compressor_x=comp, discrete_y=True,
                                                code_dimension=True, **common)
                 flagged = ["ily"] if ily.manifold else []

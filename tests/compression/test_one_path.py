@@ -62,6 +62,17 @@ def test_auto_per_side_and_auto_method_equal_the_default_call():
         lossy_mutual_information(x, y, "auto", k=3)
 
 
+def test_the_seed_and_device_reach_the_estimator():
+    """random_state and device serve the compressors and, where it takes them, the estimator
+    (here: the seeded jitter of KSG), as they did when they were estimator options."""
+    x, y = _embedded(n=800, mi=0.5, seed=5, width=3)
+    a = lossy_mutual_information(x, y, "ksg", jitter=1e-3, random_state=5, device="cpu")
+    b = lossy_mutual_information(x, y, "ksg", jitter=1e-3, random_state=5)
+    c = lossy_mutual_information(x, y, "ksg", jitter=1e-3, random_state=6)
+    direct = ibcore.estimators.estimate_mutual_information(x, y, "ksg", jitter=1e-3, random_state=5)
+    assert a.value == b.value == direct.value and c.value != a.value
+
+
 def test_manifold_warnings_are_shown_or_recorded():
     rng = np.random.default_rng(4)
     t = rng.standard_normal((1500, 1))
