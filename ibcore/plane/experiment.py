@@ -28,7 +28,8 @@ from .run import PlaneResults, PlaneRun
 from .settings import DATASETS, PlaneSettings, plane_estimators
 from .tracker import MI_MODES, InformationPlaneTracker, tracker_compressors
 
-__all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command", "remeasure", "load_run_data"]
+__all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command", "remeasure", "remeasure_each",
+           "load_run_data"]
 
 
 def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -169,15 +170,16 @@ def load_run_data(out):
     return data
 
 
-def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None) -> list[dict]:
-    """Recompute the information-plane rows of one stored epoch of a run directory.
+def remeasure_each(out, epoch: int, perturbations, *, data=None, threads: int = 1) -> list[list[dict]]:
+    """Recompute the information-plane rows of one stored epoch of a run directory, once per
+    entry of ``perturbations``, with one model and one tracker.
 
     The model's weights after ``epoch`` come from the run's snapshot (``snapshots`` in its
     settings), the input codes from its ``x_codes.npy``, the evaluation images from the data it
     names (loaded again, offline); then the tracker measures that epoch as the run did. On the
     same kind of CPU the rows equal the stored ones to the last bit; on another instruction set
     the forward pass rounds differently, and each estimate moves by as much as its conditioning
-    amplifies that (``perturb`` measures it). This is what ``ibcore audit`` compares.
+    amplifies that (``perturbations`` measure it). This is what ``ibcore audit`` compares.
 
     Parameters
     ----------
@@ -189,14 +191,14 @@ def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None) -> 
         The run's data, already loaded (:func:`load_run_data`).
     threads : int
         torch and BLAS threads.
-    perturb : callable, optional
-        Applied to every layer's outputs before compression
-        (:meth:`InformationPlaneTracker.measure`).
+    perturbations : sequence of callable or None
+        Each is applied to every layer's outputs before compression
+        (:meth:`InformationPlaneTracker.measure`); ``None``: the epoch as the run measured it.
 
     Returns
     -------
-    list of dict
-        One row per layer with ``epoch``, ``layer`` and the estimate columns of
+    list of list of dict
+        Per perturbation, one row per layer with ``epoch``, ``layer`` and the estimate columns of
         :data:`~ibcore.plane.PLANE_COLUMNS` (``ixl``, ``ixl_std``, ``ily``, ``ily_std``, ...), nats.
     """
     from threadpoolctl import threadpool_limits
@@ -218,7 +220,14 @@ def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None) -> 
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         x_codes = np.load(out / "x_codes.npy") if s.mi_mode == "joint" else None
         tracker = _tracker(s.replace(device="cpu"), model, x_test, y_test, x_codes)
-        return [{"epoch": int(epoch), **p.row(tracker.level)} for p in tracker.measure(epoch, perturb=perturb)]
+        return [[{"epoch": int(epoch), **p.row(tracker.level)} for p in tracker.measure(epoch, perturb=f)]
+                for f in perturbations]
+
+
+def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None) -> list[dict]:
+    """The rows of :func:`remeasure_each` for one measurement (``perturb``: applied to every
+    layer's outputs before compression, or ``None``)."""
+    return remeasure_each(out, epoch, [perturb], data=data, threads=threads)[0]
 
 
 def _mnist_input_codes(out: Path, x_train, x_test, epochs, seed, dev, progress, description) -> np.ndarray:

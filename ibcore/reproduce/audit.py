@@ -174,7 +174,7 @@ def _synthetic(folder: Path, entry: dict, tol: float) -> list[Check]:
 
 
 def _mnist(folder: Path, entry: dict, tol: float) -> list[Check]:
-    from ..plane import aggregate_seeds, load_run_data, phase_frequencies, read_results, remeasure
+    from ..plane import aggregate_seeds, load_run_data, phase_frequencies, read_results, remeasure_each
     from ..plane.run import read_table
     from ..plane.seeds import AGGREGATE_COLUMNS
 
@@ -185,10 +185,10 @@ def _mnist(folder: Path, entry: dict, tol: float) -> list[Check]:
         if item["seed"] not in data:
             data[item["seed"]] = load_run_data(run_dir)
         stored = {r["layer"]: r for r in read_results(run_dir).rows if r["epoch"] == item["epoch"]}
-        now = {r["layer"]: r for r in remeasure(run_dir, item["epoch"], data=data[item["seed"]])}
-        probes = [{r["layer"]: r for r in remeasure(run_dir, item["epoch"], data=data[item["seed"]],
-                                                    perturb=rounding_perturbation(1000 * i + k))}
-                  for k in range(PROBES)]
+        # the epoch as the run measured it, then its rounding probes, with one model and tracker
+        perturbations = [None] + [rounding_perturbation(1000 * i + k) for k in range(PROBES)]
+        now, *probes = ({r["layer"]: r for r in rows}
+                        for rows in remeasure_each(run_dir, item["epoch"], perturbations, data=data[item["seed"]]))
         for layer in stored.keys() | now.keys():
             for col in ("ixl", "ixl_std", "ily", "ily_std"):
                 what = f"seed {item['seed']} epoch {item['epoch']} {layer}: {col}"
