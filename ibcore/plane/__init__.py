@@ -7,6 +7,7 @@ directory, and phase detection and plots read the planes. ``experiment`` holds t
 from .classifier import ANALYSED_LAYERS, MNISTClassifier, evaluate, train_epoch
 from .data import MNISTData, load_fashion_mnist, load_mnist
 from .experiment import PlaneSettings, load_run_data, remeasure, remeasure_each, run_mnist_plane
+from .mixture import MixtureInformation, mixture_information, mixture_profile
 from .noise import GaussianNoise, make_stochastic, noise_entropy, noise_modules, noise_seed
 from .phases import Segment, detect_phases, smooth, steepest_loss_drop
 from .plots import plot_information_planes, plot_mi_over_epochs, plot_training_curves
@@ -14,9 +15,12 @@ from .recording import Collected, LayerRecorder, collect
 from .run import METRIC_COLUMNS, PLANE_COLUMNS, PlaneResults, PlaneRun, read_results
 from .seeds import (SeedResults, aggregate_seeds, parse_seeds, phase_frequencies, plot_seed_planes,
                     read_seed_results, run_plane_seeds)
-from .tracker import InformationPlaneTracker, LayerPoint
+from .truth import gaussian_information
+from .points import LayerPoint
+from .tracker import InformationPlaneTracker
 
 __all__ = [
+    "gaussian_information", "mixture_information", "mixture_profile", "MixtureInformation",
     "GaussianNoise", "make_stochastic", "noise_entropy", "noise_modules", "noise_seed",
     "LayerRecorder", "Collected", "collect", "InformationPlaneTracker", "LayerPoint",
     "PlaneRun", "PlaneResults", "read_results", "PLANE_COLUMNS", "METRIC_COLUMNS",

@@ -148,12 +148,15 @@ def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/m
     return results
 
 
-def _tracker(s: PlaneSettings, model, x_test, y_test, x_codes) -> InformationPlaneTracker:
+def _tracker(s: PlaneSettings, model, x_test, y_test, x_codes, **overrides) -> InformationPlaneTracker:
+    options = dict(x_codes=x_codes, mi_mode=s.mi_mode, noise_sigma=s.sigma if s.mi_mode == "noise" else None,
+                   compressor=s.compressor, n_components=s.n_components, method=s.estimator,
+                   estimator_options=s.estimator_options, seed=s.seed)
+    options.update(overrides)
+    if options["mi_mode"] != "joint":
+        options["x_codes"] = None
     with torch.random.fork_rng(devices=[]):  # the tracker's probe pass must not move the training stream
-        return InformationPlaneTracker(
-            model, list(s.layers), x_test, y_test, x_codes=x_codes, mi_mode=s.mi_mode,
-            noise_sigma=s.sigma if s.mi_mode == "noise" else None, compressor=s.compressor,
-            n_components=s.n_components, method=s.estimator, estimator_options=s.estimator_options, seed=s.seed)
+        return InformationPlaneTracker(model, list(s.layers), x_test, y_test, **options)
 
 
 def load_run_data(out):
@@ -170,7 +173,8 @@ def load_run_data(out):
     return data
 
 
-def remeasure_each(out, epoch: int, perturbations, *, data=None, threads: int = 1) -> list[list[dict]]:
+def remeasure_each(out, epoch: int, perturbations, *, data=None, threads: int = 1,
+                   tracker_options: dict | None = None) -> list[list[dict]]:
     """Recompute the information-plane rows of one stored epoch of a run directory, once per
     entry of ``perturbations``, with one model and one tracker.
 
@@ -194,6 +198,11 @@ def remeasure_each(out, epoch: int, perturbations, *, data=None, threads: int = 
     perturbations : sequence of callable or None
         Each is applied to every layer's outputs before compression
         (:meth:`InformationPlaneTracker.measure`); ``None``: the epoch as the run measured it.
+    tracker_options : dict, optional
+        Measure the snapshot another way: these arguments of
+        :class:`~ibcore.plane.InformationPlaneTracker` replace the run's (for example
+        ``{"mi_mode": "exact", "noise_sigma": 0.5, "sigma_scale": "layer"}``, or another
+        ``compressor`` and ``method``).
 
     Returns
     -------
@@ -219,15 +228,16 @@ def remeasure_each(out, epoch: int, perturbations, *, data=None, threads: int = 
         model = MNISTClassifier(sigma=s.sigma, noise=s.noise)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         x_codes = np.load(out / "x_codes.npy") if s.mi_mode == "joint" else None
-        tracker = _tracker(s.replace(device="cpu"), model, x_test, y_test, x_codes)
+        tracker = _tracker(s.replace(device="cpu"), model, x_test, y_test, x_codes, **(tracker_options or {}))
         return [[{"epoch": int(epoch), **p.row(tracker.level)} for p in tracker.measure(epoch, perturb=f)]
                 for f in perturbations]
 
 
-def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None) -> list[dict]:
+def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None,
+              tracker_options: dict | None = None) -> list[dict]:
     """The rows of :func:`remeasure_each` for one measurement (``perturb``: applied to every
-    layer's outputs before compression, or ``None``)."""
-    return remeasure_each(out, epoch, [perturb], data=data, threads=threads)[0]
+    layer's outputs before compression, or ``None``; ``tracker_options``: as there)."""
+    return remeasure_each(out, epoch, [perturb], data=data, threads=threads, tracker_options=tracker_options)[0]
 
 
 def _mnist_input_codes(out: Path, x_train, x_test, epochs, seed, dev, progress, description) -> np.ndarray:

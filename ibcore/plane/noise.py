@@ -33,7 +33,7 @@ from torch import nn
 
 from ..device import model_device
 
-__all__ = ["GaussianNoise", "make_stochastic", "noise_seed", "noise_modules", "noise_entropy", "NOISE_MODES"]
+__all__ = ["GaussianNoise", "make_stochastic", "noise_seed", "noise_modules", "noise_entropy", "noise_order", "NOISE_MODES"]
 
 NOISE_MODES = ("absolute", "relative")
 # attribute names under which make_stochastic registers its noise as a child of the layer
@@ -310,3 +310,30 @@ def noise_seed(model: nn.Module, seed: int, device=None):
     finally:
         for n, m in mods.items():
             m.generator = old[n]
+
+
+def noise_order(model: nn.Module, layers, x_probe, device) -> list[tuple[str, str]]:
+    """``[("noise", name) | ("layer", name)]`` in the order one forward pass reaches them.
+
+    Hooks registered now run after make_stochastic's output-noise hooks, so a layer's entry
+    comes after its own output noise: exactly when the recorder would see it.
+    """
+    order: list[tuple[str, str]] = []
+    handles = []
+    modules = dict(model.named_modules())
+    for name, m in noise_modules(model).items():
+        if m.sigma > 0:
+            handles.append(m.register_forward_hook(lambda *a, _n=name: order.append(("noise", _n))))
+    for name in layers:
+        handles.append(modules[name].register_forward_hook(lambda *a, _n=name: order.append(("layer", _n))))
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad(), noise_seed(model, 0):
+            model(x_probe.to(device))
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in flags.items():
+            m.training = flag
+    return order

@@ -136,6 +136,10 @@ class PlaneSettings(Settings):
         self._set("sigma", float(s))
         if self.noise == "absolute" and self.sigma <= 0:
             raise ValueError(f"sigma must be > 0 with absolute noise (I(X;L) is infinite without noise), got {s}")
+        if self.mi_mode == "exact":
+            raise ValueError("mi_mode='exact' needs an observation noise per layer: measure a run's snapshots "
+                             "with ibcore.plane.remeasure(out, epoch, tracker_options={'mi_mode': 'exact', "
+                             "'noise_sigma': ..., 'sigma_scale': 'layer'}) (or use the tracker directly)")
         if self.mi_mode == "noise" and self.noise == "relative":
             raise ValueError("mi_mode='noise' needs --noise absolute: with relative noise h(L~|X) is not a constant")
         for name, low in (("epochs", 1), ("eval_every", 1), ("batch_size", 1), ("x_ae_epochs", 1),

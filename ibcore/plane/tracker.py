@@ -25,6 +25,17 @@ estimates, with 95 % asymptotic confidence intervals (:meth:`ibcore.Estimate.ci`
       recorded outputs (``observation_noise=True``, a fresh seeded copy of the channel the next
       layer sees); with ``observation_noise=False`` the recorded outputs must already end with
       the model's own absolute noise (``make_stochastic(..., where="outputs")``).
+  ``"exact"`` (:func:`ibcore.plane.mixture_information`)
+      No compression and no density estimate: the layer is observed through Gaussian noise,
+      ``T = L + sigma Z`` on its full width, ``X`` is uniform over the evaluation rows (a fixed
+      seeded subset of ``exact_rows`` of them), and ``I(X;T)`` and ``I(T;Y)`` are computed by
+      Monte Carlo over the mixture, with a standard error that ``exact_samples`` sets. ``sigma``
+      is ``noise_sigma`` in the layer's units (``sigma_scale="absolute"``) or times the layer's
+      per-unit scale at the first pass (``"layer"``), fixed for the run; a dict gives one per
+      layer. Where the network is noisy upstream of the layer, ``noise_draws`` passes give each
+      row's conditional as a mixture of its draws (``ixl_kind`` ``"nested (r draws)"``); without
+      upstream noise the value is exact (``"exact"``). Both columns are then this channel's
+      information, not an estimate of the paper's.
 
 Each point also carries the TwoNN intrinsic dimension (:func:`ibcore.intrinsic_dimension`) of
 the layer output ``L`` and of its code ``C_L`` (columns ``id_layer``, ``id_code``), and in
@@ -82,10 +93,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import nn
 
 from ..compression import DenseAutoencoder, PCACompressor, compressor_names, lossy_mutual_information
@@ -95,12 +104,15 @@ from ..estimators import ManifoldWarning, estimate_entropy, get_estimator
 from ..estimators.intrinsic import twonn_or_nan
 from ..result import Estimate
 from ..validation import check_int, derived_seed
-from .noise import noise_entropy, noise_modules, noise_seed
+from .mixture import mixture_information
+from .noise import noise_entropy, noise_modules, noise_order
+from .points import LayerPoint
 from .recording import LayerRecorder, collect
 
 __all__ = ["InformationPlaneTracker", "LayerPoint", "MI_MODES", "tracker_compressors"]
 
-MI_MODES = ("joint", "noise")
+MI_MODES = ("joint", "noise", "exact")
+SIGMA_SCALES = ("absolute", "layer")
 
 
 def tracker_compressors() -> tuple:
@@ -111,81 +123,6 @@ def tracker_compressors() -> tuple:
 
 # ----------------------------------------------------------------------------------------------
 # per-epoch estimates
-
-@dataclass(frozen=True)
-class LayerPoint:
-    """One point of one layer's information plane.
-
-    Attributes
-    ----------
-    layer : str
-    dim : int
-        Flattened output dimension of the layer.
-    n_components : int
-        Dimension ``n'`` of the compressed code ``C_L``.
-    ixl, ily : Estimate
-        ``I(X;L)`` and ``I(L;Y)`` in nats with their standard errors.
-    ixl_kind : str
-        ``"estimate"`` (joint mode), ``"exact"`` or ``"upper bound"`` (noise mode, see the
-        module docstring).
-    id_layer, id_code : float
-        TwoNN intrinsic dimension (:func:`ibcore.intrinsic_dimension`) of the layer output ``L``
-        (on a fixed subsample of the evaluation set, see ``id_samples``) and of its code ``C_L``;
-        NaN where it could not be computed (repeated rows).
-    manifold : str
-        Which estimates raised a :class:`ibcore.ManifoldWarning` (a sample near a manifold of
-        lower dimension than its coordinates, where entropy-based estimates are not to be
-        trusted): ``""``, ``"ixl"``, ``"ily"`` or ``"ixl+ily"``. The tracker collects the
-        warnings here instead of printing one per layer and epoch.
-    """
-
-    layer: str
-    dim: int
-    n_components: int
-    ixl: Estimate
-    ily: Estimate
-    ixl_kind: str
-    id_layer: float = math.nan
-    id_code: float = math.nan
-    manifold: str = ""
-
-    def row(self, level: float = 0.95) -> dict:
-        ixl_lo, ixl_hi = self.ixl.ci(level)
-        ily_lo, ily_hi = self.ily.ci(level)
-        return {"layer": self.layer, "dim": self.dim, "n_components": self.n_components,
-                "ixl": self.ixl.value, "ixl_std": self.ixl.std, "ixl_low": ixl_lo, "ixl_high": ixl_hi,
-                "ixl_kind": self.ixl_kind, "ily": self.ily.value, "ily_std": self.ily.std,
-                "ily_low": ily_lo, "ily_high": ily_hi, "id_layer": self.id_layer, "id_code": self.id_code,
-                "manifold": self.manifold}
-
-
-
-def _execution_order(model: nn.Module, layers, x_probe, device) -> list[tuple[str, str]]:
-    """``[("noise", name) | ("layer", name)]`` in the order one forward pass reaches them.
-
-    Hooks registered now run after make_stochastic's output-noise hooks, so a layer's entry
-    comes after its own output noise: exactly when the recorder would see it.
-    """
-    order: list[tuple[str, str]] = []
-    handles = []
-    modules = dict(model.named_modules())
-    for name, m in noise_modules(model).items():
-        if m.sigma > 0:
-            handles.append(m.register_forward_hook(lambda *a, _n=name: order.append(("noise", _n))))
-    for name in layers:
-        handles.append(modules[name].register_forward_hook(lambda *a, _n=name: order.append(("layer", _n))))
-    flags = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad(), noise_seed(model, 0):
-            model(x_probe.to(device))
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in flags.items():
-            m.training = flag
-    return order
-
 
 class InformationPlaneTracker:
     """Estimate ``I(X;L)`` and ``I(L;Y)`` of chosen layers on a fixed evaluation set.
@@ -206,11 +143,24 @@ class InformationPlaneTracker:
         Used once on the inputs of the first pass (e.g. a fitted :class:`InputEncoder` or
         :class:`ibcore.ConvAutoencoder`). Without this and ``x_codes``, a PCA of the flattened
         inputs to ``min(n_components, d_x)`` coordinates is used.
-    mi_mode : {"joint", "noise"}, default "joint"
-        How ``I(X;L)`` is computed (module docstring).
-    noise_sigma : float, optional
+    mi_mode : {"joint", "noise", "exact"}, default "joint"
+        How ``I(X;L)`` is computed (module docstring); ``"exact"`` computes ``I(L;Y)`` from the
+        mixture too.
+    noise_sigma : float or dict, optional
         Std of the absolute noise in noise mode; default: the common ``sigma`` of the model's
-        absolute :class:`~ibcore.plane.GaussianNoise` modules.
+        absolute :class:`~ibcore.plane.GaussianNoise` modules. Exact mode: the observation noise
+        (``sigma_scale``), one value or ``{layer: value}``; required there.
+    sigma_scale : {"absolute", "layer"}, default "absolute"
+        Exact mode: ``noise_sigma`` in the layer's units, or times the root-mean-square per-unit
+        standard deviation of the layer on the first pass (the same channel at every epoch).
+    exact_rows : int or None, default 2000
+        Exact mode: ``X`` is uniform over this many evaluation rows (a fixed seeded subset;
+        ``None``: all). The cost grows as ``exact_rows * exact_samples * width``.
+    exact_samples : int, default 10000
+        Exact mode: Monte Carlo points per layer and epoch.
+    noise_draws : int, default 1
+        Exact mode: evaluation passes per epoch (differently seeded noise); with noise upstream
+        of a layer, each row's conditional is the mixture of its draws.
     observation_noise : bool, default True
         Noise mode only: add ``N(0, noise_sigma^2 I)`` (seeded per epoch and layer) to the
         recorded outputs; ``False`` when the recorded outputs already end with the model's own
@@ -247,7 +197,9 @@ class InformationPlaneTracker:
                  mi_mode: str = "joint", noise_sigma: float | None = None, observation_noise: bool = True,
                  compressor: str = "pca", n_components: int = 4, method: str = "wkl",
                  estimator_options: dict | None = None, level: float = 0.95, seed: int = 0,
-                 batch_size: int = 2048, ae_epochs: int = 50, id_samples: int | None = 1000):
+                 batch_size: int = 2048, ae_epochs: int = 50, id_samples: int | None = 1000,
+                 sigma_scale: str = "absolute", exact_rows: int | None = 2000, exact_samples: int = 10_000,
+                 noise_draws: int = 1):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -290,8 +242,17 @@ class InformationPlaneTracker:
         self.x_codes = self._input_codes(first.inputs, x_codes, x_compressor)
         self.noise_sigma = None
         self.kinds = {name: "estimate" for name in self.layers}
+        if sigma_scale not in SIGMA_SCALES:
+            raise ValueError(f"sigma_scale must be one of {SIGMA_SCALES}, got {sigma_scale!r}")
+        self.sigma_scale = sigma_scale
+        self.exact_rows = None if exact_rows is None else check_int(exact_rows, "exact_rows", 1)
+        self.exact_samples = check_int(exact_samples, "exact_samples", 2)
+        self.noise_draws = check_int(noise_draws, "noise_draws", 1)
+        self.exact_sigmas: dict[str, float] = {}
         if mi_mode == "noise":
             self._setup_noise_mode(noise_sigma, first.inputs)
+        elif mi_mode == "exact":
+            self._setup_exact_mode(noise_sigma, first)
 
     # -- setup ----------------------------------------------------------------------------------
 
@@ -341,12 +302,9 @@ class InformationPlaneTracker:
         if noise_sigma <= 0:
             raise ValueError(f"noise_sigma must be > 0 for absolute noise (h(Z) is -inf at sigma = 0), got {noise_sigma}")
         self.noise_sigma = float(noise_sigma)
-        order = _execution_order(self.model, self.layers, inputs[:2], model_device(self.model))
         for name in self.layers:
-            pos = order.index(("layer", name))
-            own = f"{name}.output_noise"
-            upstream = [n for kind, n in order[:pos] if kind == "noise" and not (n == own and not self.observation_noise)]
             if not self.observation_noise:
+                own = f"{name}.output_noise"
                 m = dict(self.model.named_modules()).get(own)
                 if m is None:
                     raise ValueError(
@@ -355,7 +313,57 @@ class InformationPlaneTracker:
                     )
                 if m.sigma != self.noise_sigma:
                     raise ValueError(f"layer {name!r} has output noise sigma={m.sigma}, not noise_sigma={self.noise_sigma}")
-            self.kinds[name] = "upper bound" if upstream else "exact"
+        # with observation noise the layer's own output noise is upstream of what is observed
+        upstream = self._upstream_noise(inputs, own_counts=self.observation_noise)
+        self.kinds = {name: "upper bound" if upstream[name] else "exact" for name in self.layers}
+
+    def _upstream_noise(self, inputs, own_counts: bool) -> dict[str, bool]:
+        """Whether some noise module runs before each layer's recorded output (its own output
+        noise counted when ``own_counts``)."""
+        order = noise_order(self.model, self.layers, inputs[:2], model_device(self.model))
+        result = {}
+        for name in self.layers:
+            pos = order.index(("layer", name))
+            own = f"{name}.output_noise"
+            result[name] = any(kind == "noise" and (own_counts or n != own) for kind, n in order[:pos])
+        return result
+
+    def _setup_exact_mode(self, noise_sigma, first) -> None:
+        if noise_sigma is None:
+            raise ValueError(
+                "mi_mode='exact' needs noise_sigma: the standard deviation of the Gaussian noise the layers "
+                "are observed through (one value or {layer: value}; sigma_scale='layer' reads it in units "
+                "of each layer's scale)"
+            )
+        if isinstance(noise_sigma, dict):
+            unknown = sorted(set(noise_sigma) - set(self.layers))
+            missing = [n for n in self.layers if n not in noise_sigma]
+            if unknown or missing:
+                raise ValueError(f"noise_sigma must have one value per layer: unknown {unknown}, missing {missing}")
+            given = dict(noise_sigma)
+        else:
+            given = {name: noise_sigma for name in self.layers}
+        rows = np.arange(self.n)
+        if self.exact_rows is not None and self.exact_rows < self.n:
+            rows = np.sort(np.random.default_rng(derived_seed(self.seed, 6)).choice(self.n, self.exact_rows,
+                                                                                      replace=False))
+        self._exact_rows_index = rows
+        for name in self.layers:
+            value = given[name]
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise TypeError(f"noise_sigma of layer {name!r} must be a finite real number, got {value!r}")
+            if value <= 0:
+                raise ValueError(f"noise_sigma of layer {name!r} must be > 0, got {value}")
+            if self.sigma_scale == "layer":
+                scale = float(np.sqrt(first.outputs[name][rows].var(axis=0).mean()))
+                if not scale > 0:
+                    raise ValueError(f"layer {name!r} is constant on the evaluation rows: it has no scale "
+                                     "for sigma_scale='layer'; use sigma_scale='absolute'")
+                value = value * scale
+            self.exact_sigmas[name] = float(value)
+        upstream = self._upstream_noise(first.inputs, own_counts=True)
+        self.kinds = {name: (f"nested ({self.noise_draws} draw{'s' if self.noise_draws != 1 else ''})" if upstream[name] else "exact")
+                      for name in self.layers}
 
     # -- one measurement ------------------------------------------------------------------------
 
@@ -393,14 +401,12 @@ class InformationPlaneTracker:
             In the order of ``layers``.
         """
         epoch = check_int(epoch, "epoch", 0)
-        col = collect(self.model, self.data, self.layers, labels=self.labels_in,
-                      seed=derived_seed(self.seed, epoch, 1), batch_size=self.batch_size, keep_inputs=False)
-        if col.labels is None or not np.array_equal(col.labels.numpy(), self.labels):
-            raise RuntimeError("the evaluation set changed order or labels between passes; use a fixed, "
-                               "map-style dataset or tensors")
+        if self.mi_mode == "exact":
+            return self._measure_exact(epoch, perturb)
+        outputs = self._passes(epoch, 1)[0]
         points = []
         for i, name in enumerate(self.layers):
-            out = col.outputs[name]
+            out = outputs[name]
             if perturb is not None:
                 out = perturb(out)
             if self.mi_mode == "noise" and self.observation_noise:
@@ -436,6 +442,37 @@ class InformationPlaneTracker:
                                      manifold="+".join(sorted(set(flagged), reverse=True))))
         return points
 
+    def _passes(self, epoch: int, draws: int) -> list[dict]:
+        """``draws`` evaluation passes of this epoch (the first is the pass of the other modes)."""
+        passes = []
+        for k in range(draws):
+            seed = derived_seed(self.seed, epoch, 1) if k == 0 else derived_seed(self.seed, epoch, 1, k)
+            col = collect(self.model, self.data, self.layers, labels=self.labels_in, seed=seed,
+                          batch_size=self.batch_size, keep_inputs=False)
+            if col.labels is None or not np.array_equal(col.labels.numpy(), self.labels):
+                raise RuntimeError("the evaluation set changed order or labels between passes; use a fixed, "
+                                   "map-style dataset or tensors")
+            passes.append(col.outputs)
+        return passes
+
+    def _measure_exact(self, epoch: int, perturb) -> list[LayerPoint]:
+        passes = self._passes(epoch, self.noise_draws)
+        rows = self._exact_rows_index
+        labels = self.labels[rows]
+        points = []
+        for i, name in enumerate(self.layers):
+            draws = []
+            for outputs in passes:
+                out = outputs[name]
+                if perturb is not None:
+                    out = perturb(out)
+                draws.append(out[rows])
+            res = mixture_information(np.stack(draws, axis=1), self.exact_sigmas[name], labels,
+                                      samples=self.exact_samples, random_state=derived_seed(self.seed, epoch, i, 4),
+                                      device=model_device(self.model))
+            points.append(LayerPoint(name, self.dims[name], self.dims[name], res.ixt, res.ity, self.kinds[name],
+                                     id_layer=twonn_or_nan(passes[0][name][self._id_rows])))
+        return points
 
 
 def _pca_codes(data: np.ndarray, k: int, seed: int) -> np.ndarray:
