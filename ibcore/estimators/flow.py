@@ -16,7 +16,9 @@ the flows trained without it) and on the training samples; the estimate balances
 ``sqrt(n)``. The Jacobians of the two flows cancel in the pointwise MI, so only the fit of the
 base matters: the error comes from imperfect Gaussianization of the pair.
 
-Before the flows, every coordinate is replaced by its normal score ``Phi^-1(rank / (n + 1))``
+Before the flows, a side so ill-conditioned that the scores below would drown its thinnest
+direction is whitened (:class:`ThinDirections`); then every coordinate is replaced by its normal
+score ``Phi^-1(rank / (n + 1))``
 (a monotone map per coordinate: the Gaussian-copula transform, which removes heavy tails and
 any monotone distortion), then each side is whitened and the two are rotated to their canonical
 (CCA) coordinates (an invertible affine map per side). Neither step changes the MI, and the
@@ -86,6 +88,33 @@ class NormalScores:
             # mid-rank: a fitted point of rank r (1-based) gets r; ties get their average rank
             ranks[:, j] = 0.5 * (np.searchsorted(col, a[:, j], "left") + np.searchsorted(col, a[:, j], "right")) + 0.5
         return ndtri(np.clip(ranks, 0.5, n + 0.5) / (n + 1.0))
+
+
+class ThinDirections:
+    """Whitening of a side *before* its normal scores, where its covariance is ill-conditioned.
+
+    The normal scores of a coordinate carry the statistical error of an empirical CDF, about
+    ``1 / sqrt(n)`` of that coordinate's scale, smooth along the sample. A side whose thinnest
+    direction is smaller than that (a linear layer with an ill-conditioned weight matrix, for
+    example) loses the information of that direction in the scores: the flow then sees noise
+    where the dependence was. When ``sqrt(lambda_min / lambda_max) < 3 / sqrt(n)`` the side is
+    first whitened (the symmetric map ``Sigma^{-1/2}``, which rotates the coordinates as little as
+    possible), so every direction has unit scale when it is scored. Elsewhere the side is left as
+    it is, so that the scores still undo monotone distortions of the original coordinates. Either
+    way the map is invertible and affine: the MI is unchanged.
+    """
+
+    def fit(self, a: np.ndarray) -> "ThinDirections":
+        cov = np.atleast_2d(np.cov(a, rowvar=False))
+        w, v = np.linalg.eigh(cov)
+        floor = _EIGEN_FLOOR * max(w.max(), 1e-300)
+        self.active_ = bool(w.min() > floor and math.sqrt(w.min() / w.max()) < 3.0 / math.sqrt(len(a)))
+        if self.active_:
+            self.mean_, self.matrix_ = a.mean(axis=0), (v / np.sqrt(w)) @ v.T
+        return self
+
+    def transform(self, a: np.ndarray) -> np.ndarray:
+        return (a - self.mean_) @ self.matrix_ if self.active_ else a
 
 
 def normal_scores(a: np.ndarray) -> np.ndarray:
@@ -304,7 +333,7 @@ class FlowMI:
         rng = np.random.default_rng(self.seed)
         fold_of = rng.permutation(n) % self.folds
         pmi = np.empty(n)
-        rhos, rho_init, closed, epochs_run, in_sample = [], [], [], [], []
+        rhos, rho_init, closed, epochs_run, in_sample, whitened = [], [], [], [], [], []
         seeds = rng.integers(0, 2**31 - 1, size=self.folds)
         with limit_threads(self.threads if dev.type == "cpu" else None):
             for f in range(self.folds):
@@ -312,10 +341,13 @@ class FlowMI:
                 train = np.flatnonzero(fold_of != f)
                 # every preprocessing step is fitted on the training folds only, so the held-out
                 # scores carry no fitted-on-themselves optimism (CCA overfits in high dimension)
-                sx, sy = NormalScores().fit(x[train]), NormalScores().fit(y[train])
-                cp = CanonicalPair().fit(sx.transform(x[train]), sy.transform(y[train]))
-                u_tr, v_tr = cp.transform(sx.transform(x[train]), sy.transform(y[train]))
-                u_te, v_te = cp.transform(sx.transform(x[test]), sy.transform(y[test]))
+                tx, ty = ThinDirections().fit(x[train]), ThinDirections().fit(y[train])
+                x_tr, y_tr, x_te, y_te = tx.transform(x[train]), ty.transform(y[train]), tx.transform(x[test]), ty.transform(y[test])
+                sx, sy = NormalScores().fit(x_tr), NormalScores().fit(y_tr)
+                cp = CanonicalPair().fit(sx.transform(x_tr), sy.transform(y_tr))
+                u_tr, v_tr = cp.transform(sx.transform(x_tr), sy.transform(y_tr))
+                u_te, v_te = cp.transform(sx.transform(x_te), sy.transform(y_te))
+                whitened.append((tx.active_, ty.active_))
                 model, run = self._fit_fold(u_tr, v_tr, cp.rho_, int(seeds[f]), hidden, dev)
                 with torch.no_grad():
                     ut = to_tensor(u_te, dev, torch.float32)
@@ -329,6 +361,7 @@ class FlowMI:
                 closed.append(float(-0.5 * np.log1p(-rho ** 2).sum()))
                 epochs_run.append(run.epochs_run)
         self.rho_init_ = np.array(rho_init)
+        self.whitened_first_ = whitened  # per fold: (x, y) whitened before the normal scores
         self.in_sample_ = float(np.mean(in_sample))
         if not np.isfinite(pmi).all():
             raise FloatingPointError("the flow estimator produced non-finite pointwise MI; lower lr or epochs")

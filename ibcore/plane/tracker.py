@@ -1,13 +1,15 @@
 """Information-plane tracking of a network during training (the paper's Algorithm 2).
 
 After every ``eval_every``-th epoch the tracker runs one unshuffled evaluation pass (eval mode,
-noise on, seeded per epoch), compresses every analysed layer's output ``L`` to a few
-coordinates ``C_L`` (PCA refitted per epoch by default, ``min(4, dim)`` components), and
-estimates, with 95 % asymptotic confidence intervals (:meth:`ibcore.Estimate.ci`):
+noise on, seeded per epoch), codes every analysed layer's output ``L`` as ``C_L`` (by default
+the side rule of ``auto``, :mod:`ibcore.compression.auto`, refitted per epoch: the layer as it is
+where it is full-dimensional, its intrinsic dimension where it lies on a lower-dimensional set;
+the paper's route is PCA to 4 coordinates), and estimates, with 95 % asymptotic confidence
+intervals (:meth:`ibcore.Estimate.ci`):
 
 * ``I(L;Y) = I(C_L; Y)`` with the labels of the same pass
   (:func:`ibcore.mutual_information` with discrete ``y``);
-* ``I(X;L)`` in one of two modes:
+* ``I(X;L)`` in one of three modes:
 
   ``"joint"`` (the authors' code)
       ``h(C_X) + h(C_L) - h(C_X, C_L)`` = ``mutual_information(C_X, C_L)``, where ``C_X`` are
@@ -82,8 +84,11 @@ Any ``nn.Module`` with named layers works through the Python API::
     from ibcore.plane import plot_information_planes
     plot_information_planes(results).savefig("toy_planes.png")
 
-Without ``x_codes``/``x_compressor`` the inputs are compressed by PCA to ``min(4, d_x)``
-coordinates; for images pass a fitted :class:`ibcore.compression.InputEncoder` (or precomputed codes).
+The defaults (``compressor="auto"``, ``method="auto"``, inputs coded once by ``auto``'s side
+rule) are the most faithful plane estimator measured against planes whose values are known
+(``benchmarks/planes.md``). The paper's route, ``compressor="pca"``, ``method="wkl"``,
+``x_compressor="pca"`` (or a fitted :class:`ibcore.compression.InputEncoder` for images), stays
+available by name: :class:`~ibcore.plane.PlaneSettings` uses it.
 
 The ``ibcore plane`` command (:mod:`ibcore.plane.experiment`) runs the paper's MNIST experiment
 (its figure 5) with this machinery.
@@ -99,6 +104,7 @@ from torch import nn
 
 from ..compression import DenseAutoencoder, PCACompressor, compressor_names, lossy_mutual_information
 from ..compression import make_compressor as registry_compressor
+from ..compression.auto import prepare_sides, side_record
 from ..device import model_device
 from ..estimators import ManifoldWarning, estimate_entropy, get_estimator
 from ..estimators.intrinsic import twonn_or_nan
@@ -139,10 +145,13 @@ class InformationPlaneTracker:
         ``(n,)`` integer labels for tensor/array ``data``. The evaluation set must have labels.
     x_codes : array (n, d'), optional
         Precomputed codes ``C_X`` of the evaluation inputs, in the order of ``data``.
-    x_compressor : object with ``transform(inputs) -> (n, d')``, optional
-        Used once on the inputs of the first pass (e.g. a fitted :class:`InputEncoder` or
-        :class:`ibcore.ConvAutoencoder`). Without this and ``x_codes``, a PCA of the flattened
-        inputs to ``min(n_components, d_x)`` coordinates is used.
+    x_compressor : "auto", "pca" or object with ``transform(inputs) -> (n, d')``, default "auto"
+        Codes ``C_X``, computed once on the inputs of the first pass: ``"auto"`` codes them by
+        the side rule of :mod:`ibcore.compression.auto` (vectors as they are up to its flow
+        dimension, images by a conv autoencoder to their intrinsic dimension); ``"pca"`` is the
+        paper's route for vectors, PCA of the flattened inputs to ``min(n_components, d_x)``
+        coordinates; an object is a fitted compressor (e.g. :class:`InputEncoder` or
+        :class:`ibcore.ConvAutoencoder`). Ignored when ``x_codes`` are given.
     mi_mode : {"joint", "noise", "exact"}, default "joint"
         How ``I(X;L)`` is computed (module docstring); ``"exact"`` computes ``I(L;Y)`` from the
         mixture too.
@@ -165,16 +174,19 @@ class InformationPlaneTracker:
         Noise mode only: add ``N(0, noise_sigma^2 I)`` (seeded per epoch and layer) to the
         recorded outputs; ``False`` when the recorded outputs already end with the model's own
         absolute noise.
-    compressor : str, default "pca"
-        Layer compression, refitted every epoch: ``"pca"`` (orthonormal, no whitening; the
-        paper's), ``"ae"`` (a :class:`ibcore.DenseAutoencoder` with the architecture of the
+    compressor : str, optional
+        Layer compression, refitted every epoch. Default ``"auto"`` (``"pca"`` in noise mode),
+        the most faithful of the plane estimators measured against known planes
+        (``benchmarks/planes.md``). ``"pca"`` (orthonormal, no whitening; the paper's), ``"ae"`` (a :class:`ibcore.DenseAutoencoder` with the architecture of the
         authors' layer autoencoders in ``VanessB/Information-v3``; joint mode only), ``"auto"``
         (the side rule of :mod:`ibcore.compression.auto`) or any compressor of the registry
         (:func:`tracker_compressors`).
     n_components : int, default 4
         Code size ``n' = min(n_components, layer dim)``.
-    method : str, default "wkl"
-        ``"auto"`` or any method of the registry (:func:`ibcore.estimators.estimator_names`;
+    method : str, optional
+        Default ``"auto"`` (``"wkl"`` in noise mode, which needs an entropy estimator; ``"wkl"``
+        with ``compressor="pca"`` and ``n_components=4`` is the paper's route). ``"auto"`` or any
+        method of the registry (:func:`ibcore.estimators.estimator_names`;
         noise mode: an entropy method). Every estimate goes through
         :func:`ibcore.compression.lossy_mutual_information`.
     estimator_options : dict, optional
@@ -193,9 +205,9 @@ class InformationPlaneTracker:
         about ``1.3 d / √id_samples``.
     """
 
-    def __init__(self, model: nn.Module, layers, data, labels=None, *, x_codes=None, x_compressor=None,
+    def __init__(self, model: nn.Module, layers, data, labels=None, *, x_codes=None, x_compressor="auto",
                  mi_mode: str = "joint", noise_sigma: float | None = None, observation_noise: bool = True,
-                 compressor: str = "pca", n_components: int = 4, method: str = "wkl",
+                 compressor: str | None = None, n_components: int = 4, method: str | None = None,
                  estimator_options: dict | None = None, level: float = 0.95, seed: int = 0,
                  batch_size: int = 2048, ae_epochs: int = 50, id_samples: int | None = 1000,
                  sigma_scale: str = "absolute", exact_rows: int | None = 2000, exact_samples: int = 10_000,
@@ -206,6 +218,10 @@ class InformationPlaneTracker:
         self.layers = list(LayerRecorder(model, layers).layers)  # validates names (lists the known ones)
         if mi_mode not in MI_MODES:
             raise ValueError(f"mi_mode must be one of {MI_MODES}, got {mi_mode!r}")
+        if compressor is None:
+            compressor = "pca" if mi_mode == "noise" else "auto"
+        if method is None:
+            method = "wkl" if mi_mode == "noise" else "auto"
         if compressor not in tracker_compressors():
             raise ValueError(f"compressor must be one of {tracker_compressors()}, got {compressor!r}")
         self.mi_mode, self.compressor = mi_mode, compressor
@@ -259,14 +275,21 @@ class InformationPlaneTracker:
     def _input_codes(self, inputs, x_codes, x_compressor) -> np.ndarray | None:
         if self.mi_mode == "noise":
             return None if x_codes is None else np.asarray(x_codes, dtype=np.float64)
-        if x_codes is not None and x_compressor is not None:
-            raise ValueError("pass x_codes or x_compressor, not both")
-        if x_codes is None and x_compressor is None:
-            x_codes = _pca_codes(inputs.reshape(len(inputs), -1).double().numpy(), self.n_components, self.seed)
-        elif x_codes is None:
-            if not hasattr(x_compressor, "transform"):
-                raise TypeError("x_compressor must have a transform(inputs) method (a fitted compressor)")
-            x_codes = x_compressor.transform(inputs)
+        self.x_record = {"kind": "given"}
+        if x_codes is None:
+            if isinstance(x_compressor, str):
+                if x_compressor not in ("auto", "pca"):
+                    raise ValueError(f"x_compressor must be 'auto', 'pca' or a fitted compressor, got {x_compressor!r}")
+                if x_compressor == "pca":
+                    x_codes = _pca_codes(inputs.reshape(len(inputs), -1).double().numpy(), self.n_components, self.seed)
+                else:
+                    arr, self.x_record = side_record(inputs.double().numpy(), "inputs")
+                    x_codes = prepare_sides([arr], [self.x_record], derived_seed(self.seed, 7),
+                                            model_device(self.model), False)[0]
+            elif not hasattr(x_compressor, "transform"):
+                raise TypeError("x_compressor must be 'auto', 'pca' or have a transform(inputs) method (a fitted compressor)")
+            else:
+                x_codes = x_compressor.transform(inputs)
         codes = np.asarray(x_codes.detach().cpu() if hasattr(x_codes, "detach") else x_codes, dtype=np.float64)
         if codes.ndim == 1:
             codes = codes[:, None]
