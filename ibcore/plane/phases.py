@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, filtfilt, savgol_filter
 
-__all__ = ["smooth", "Segment", "detect_phases", "steepest_loss_drop", "SMOOTHING_METHODS", "PHASE_KINDS"]
+__all__ = ["smooth", "Segment", "detect_phases", "trusted_points", "steepest_loss_drop", "SMOOTHING_METHODS", "PHASE_KINDS"]
 
 SMOOTHING_METHODS = ("savgol", "paper", "none")
 PHASE_KINDS = ("fitting", "compression", "flat")
@@ -209,6 +209,33 @@ def detect_phases(epochs, ixl, ixl_std=None, *, smoothing: str = "savgol", windo
             segments.append(seg)
             starts.append(a)
     return segments
+
+
+def trusted_points(series, which: str = "ixl") -> np.ndarray:
+    """Which points of one layer's series may enter phase detection and claims.
+
+    A point is left out when the tracker flagged its ``which`` estimate (column ``manifold``:
+    codes near a lower-dimensional set, or an interval entirely below zero, which no mutual
+    information has) or when the estimate is not finite. Such a point is an estimator failure,
+    not a value: a phase drawn through it would be the estimator's.
+
+    Parameters
+    ----------
+    series : mapping
+        Columns of one layer (:meth:`ibcore.plane.PlaneResults.layer`): ``which``,
+        ``{which}_high`` and ``manifold`` (the last two may be missing: nothing flagged).
+    which : {"ixl", "ily"}
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    if which not in ("ixl", "ily"):
+        raise ValueError(f"which must be 'ixl' or 'ily', got {which!r}")
+    value = np.asarray(series[which], dtype=float)
+    high = np.asarray(series.get(f"{which}_high", value), dtype=float)  # rows without it: not flagged
+    flagged = np.array([which in str(v).split("+") for v in series.get("manifold", [""] * len(value))], dtype=bool)
+    return np.isfinite(value) & ~flagged & ~(high < 0)
 
 
 def steepest_loss_drop(epochs, loss, *, fraction: float = 0.5, smoothing: str = "savgol",

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .phases import detect_phases, smooth, steepest_loss_drop
+from .phases import detect_phases, smooth, steepest_loss_drop, trusted_points
 
 __all__ = ["plot_information_planes", "plot_training_curves", "plot_mi_over_epochs", "loss_differences"]
 
@@ -83,8 +83,18 @@ def plot_information_planes(results, *, layers=None, smoothing: str | None = "sa
     norm = mpl.colors.Normalize(vmin=min(0.0, float(vals.min())) if vals.size else 0.0, vmax=vmax or 1.0)
     fig, axes = panel_grid(len(layers), ncols)
     sc = None
+    flagged_any = False
     for ax, name in zip(axes, layers):
         d = results.layer(name)
+        keep = trusted_points(d) & trusted_points(d, "ily")
+        if not keep.all():  # estimator failures (flagged by the tracker): marked, not drawn as values
+            flagged_any = True
+            ax.scatter(d["ixl"][~keep].astype(float), d["ily"][~keep].astype(float), marker="x", color="tab:red",
+                       s=14, zorder=2, lw=0.8)
+            d = {k: v[keep] for k, v in d.items()}
+        if not keep.any():
+            ax.set(title=f"{name}: no trusted point", xlabel="I(X;L) [nats]", ylabel="I(L;Y) [nats]")
+            continue
         ep, x, y = d["epoch"].astype(float), d["ixl"].astype(float), d["ily"].astype(float)
         xerr = [x - d["ixl_low"].astype(float), d["ixl_high"].astype(float) - x]
         yerr = [y - d["ily_low"].astype(float), d["ily_high"].astype(float) - y]
@@ -114,10 +124,15 @@ def plot_information_planes(results, *, layers=None, smoothing: str | None = "sa
     handles = [mpl.lines.Line2D([], [], color=c, lw=2, label=k) for k, c in _PHASE_COLORS.items()] if (
         smoothing and phases) else []
     handles.append(mpl.lines.Line2D([], [], marker="o", mfc="none", mec="k", ls="none", label="first epoch"))
+    if flagged_any:
+        handles.append(mpl.lines.Line2D([], [], marker="x", color="tab:red", ls="none",
+                                        label="flagged (no estimate: manifold or interval < 0)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
     fig.tight_layout(rect=(0, 0.05, 0.92, 1))
     cax = fig.add_axes((0.93, 0.15, 0.015, 0.7))
-    cb = fig.colorbar(sc, cax=cax)
+    cb = fig.colorbar(sc, cax=cax) if sc is not None else None
+    if cb is None:
+        return fig
     cb.set_label(f"{color_by.replace('_', ' ')} decrease per epoch [nats]")
     return fig
 
@@ -171,6 +186,11 @@ def plot_mi_over_epochs(results, *, layers=None, smoothing: str = "savgol", wind
     fig, axes = panel_grid(len(layers), ncols)
     for ax, name in zip(axes, layers):
         d = results.layer(name)
+        keep = trusted_points(d)
+        if not keep.all():  # estimator failures (flagged by the tracker): marked, left out of the phases
+            ax.plot(d["epoch"][~keep].astype(float), d["ixl"][~keep].astype(float), "x", ms=3, color="tab:red",
+                    label="flagged")
+            d = {k: v[keep] for k, v in d.items()}
         ep, x = d["epoch"].astype(float), d["ixl"].astype(float)
         ax.fill_between(ep, d["ixl_low"].astype(float), d["ixl_high"].astype(float), color="tab:blue", alpha=0.2,
                         lw=0, label="95 % CI")

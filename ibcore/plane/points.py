@@ -30,9 +30,10 @@ class LayerPoint:
         (on a fixed subsample of the evaluation set, see ``id_samples``) and of its code ``C_L``;
         NaN where it could not be computed (repeated rows).
     manifold : str
-        Which estimates raised a :class:`ibcore.ManifoldWarning` (a sample near a manifold of
-        lower dimension than its coordinates, where entropy-based estimates are not to be
-        trusted): ``""``, ``"ixl"``, ``"ily"`` or ``"ixl+ily"``. The tracker collects the
+        Which estimates are not to be trusted: they raised a :class:`ibcore.ManifoldWarning` (a
+        sample near a manifold of lower dimension than its coordinates) or their interval lies
+        entirely below zero. ``""``, ``"ixl"``, ``"ily"`` or ``"ixl+ily"``; such points are left
+        out of phase detection (:func:`ibcore.plane.trusted_points`). The tracker collects the
         warnings here instead of printing one per layer and epoch.
     """
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..executor import SCHEDULER_HELP, FolderLock, parse_scheduler, run_tasks
 from .experiment import run_mnist_plane, run_plane_command
-from .phases import PHASE_KINDS, detect_phases
+from .phases import PHASE_KINDS, detect_phases, trusted_points
 from .run import PlaneResults, write_table
 from .settings import PlaneSettings
 
@@ -188,7 +188,12 @@ def phase_frequencies(runs: dict, **detect_options) -> tuple[list[dict], list[di
     for seed, res in runs.items():
         for layer in res.layers:
             epochs, ixl, std = _columns(res, layer, "epoch", "ixl", "ixl_std")
-            if not (np.isfinite(ixl).all() and np.isfinite(std).all()):
+            # flagged points (estimator failures, :func:`trusted_points`) are left out of the phases
+            sel = [r for r in res.rows if r["layer"] == layer]
+            series = {c: [r[c] for r in sel] for c in ("ixl", "ixl_high", "manifold") if all(c in r for r in sel)}
+            keep = trusted_points(series) & np.isfinite(std)
+            epochs, ixl, std = epochs[keep], ixl[keep], std[keep]
+            if len(epochs) < 2:
                 continue
             usable[layer] += 1
             for seg in detect_phases(epochs, ixl, std, **detect_options):

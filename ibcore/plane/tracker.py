@@ -459,6 +459,8 @@ class InformationPlaneTracker:
                     ixl = Estimate(h.value - noise_entropy(codes.shape[1], self.noise_sigma), h.std)
             except ValueError as exc:
                 raise ValueError(f"layer {name!r}, epoch {epoch}: {exc}") from exc
+            # an interval entirely below zero is no mutual information: flagged like a manifold
+            flagged += [k for k, e in (("ixl", ixl), ("ily", ily.estimate)) if e.ci(self.level)[1] < 0]
             points.append(LayerPoint(name, self.dims[name], ily.code_dim_x, ixl, ily.estimate, self.kinds[name],
                                      id_layer=twonn_or_nan(out[self._id_rows]),
                                      id_code=ily.details["x"]["code_intrinsic_dim"],

@@ -124,3 +124,18 @@ def test_plots_return_figures_with_units():
         plt.close(fig)
     with pytest.raises(ValueError, match="no results for layer"):
         plot_information_planes(res, layers=["zzz"])
+
+
+def test_trusted_points_leave_out_flagged_and_impossible_values():
+    from ibcore.plane import trusted_points
+
+    series = {"ixl": np.array([1.0, 0.5, -0.6, 2.0, np.nan]),
+              "ixl_high": np.array([1.2, 0.7, -0.1, 2.3, np.nan]),
+              "ily": np.array([0.1, 0.2, 0.3, 0.4, 0.5]),
+              "ily_high": np.array([0.2, 0.3, 0.4, 0.5, 0.6]),
+              "manifold": np.array(["", "ixl", "", "ily", ""])}
+    assert trusted_points(series).tolist() == [True, False, False, True, False]
+    assert trusted_points(series, "ily").tolist() == [True, True, True, False, True]
+    assert trusted_points({"ixl": [1.0, 2.0]}).tolist() == [True, True]  # no flags stored: all kept
+    with pytest.raises(ValueError, match="which"):
+        trusted_points(series, "ilx")
