@@ -188,7 +188,8 @@ class InformationPlaneTracker:
         with ``compressor="pca"`` and ``n_components=4`` is the paper's route). ``"auto"`` or any
         method of the registry (:func:`ibcore.estimators.estimator_names`;
         noise mode: an entropy method). Every estimate goes through
-        :func:`ibcore.compression.lossy_mutual_information`.
+        :func:`ibcore.compression.lossy_mutual_information`. A method that cannot take labels
+        (``"flow"``) leaves ``I(L;Y)`` to ``"ksg"`` (attribute ``label_method``), as ``auto`` does.
     estimator_options : dict, optional
         Passed to the estimator (e.g. ``{"k": 5}``).
     level : float, default 0.95
@@ -233,6 +234,8 @@ class InformationPlaneTracker:
         if method != "auto":
             get_estimator(method)  # an unknown method fails here, not after the first epoch
         self.method = method
+        # a method that cannot take labels (the flow) leaves I(L;Y) to KSG, as auto does
+        self.label_method = method if method == "auto" or get_estimator(method).labels else "ksg"
         self.options = dict(estimator_options or {})
         if not 0 < level < 1:
             raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
@@ -439,8 +442,10 @@ class InformationPlaneTracker:
                 comp = self._layer_compressor(out, epoch, i)
                 common = {"random_state": self.seed, "device": model_device(self.model), **self.options,
                           "manifold": "record"}
-                ily = lossy_mutual_information(out, self.labels, self.method, compressor_x=comp, discrete_y=True,
-                                               code_dimension=True, **common)
+                label_options = common if self.label_method == self.method else {
+                    k: v for k, v in common.items() if k not in self.options}
+                ily = lossy_mutual_information(out, self.labels, self.label_method, compressor_x=comp,
+                                               discrete_y=True, code_dimension=True, **label_options)
                 flagged = ["ily"] if ily.manifold else []
                 if self.mi_mode == "joint":
                     ixl = lossy_mutual_information(self.x_codes, out, self.method, compressor_y=comp, **common)
