@@ -6,7 +6,7 @@ directory, and phase detection and plots read the planes. ``experiment`` holds t
 """
 from .classifier import ANALYSED_LAYERS, MNISTClassifier, evaluate, train_epoch
 from .data import MNISTData, load_fashion_mnist, load_mnist
-from .experiment import PlaneSettings, load_run_data, remeasure, remeasure_each, run_mnist_plane
+from .experiment import PlaneSettings, load_run_data, measure_snapshots, remeasure, remeasure_each, run_mnist_plane
 from .mixture import MixtureInformation, mixture_information, mixture_profile
 from .noise import GaussianNoise, make_stochastic, noise_entropy, noise_modules, noise_seed
 from .phases import Segment, detect_phases, smooth, steepest_loss_drop, trusted_points
@@ -24,7 +24,7 @@ __all__ = [
     "GaussianNoise", "make_stochastic", "noise_entropy", "noise_modules", "noise_seed",
     "LayerRecorder", "Collected", "collect", "InformationPlaneTracker", "LayerPoint",
     "PlaneRun", "PlaneResults", "read_results", "PLANE_COLUMNS", "METRIC_COLUMNS",
-    "PlaneSettings", "run_mnist_plane", "remeasure", "remeasure_each", "load_run_data", "MNISTClassifier", "ANALYSED_LAYERS", "train_epoch", "evaluate",
+    "PlaneSettings", "run_mnist_plane", "measure_snapshots", "remeasure", "remeasure_each", "load_run_data", "MNISTClassifier", "ANALYSED_LAYERS", "train_epoch", "evaluate",
     "MNISTData", "load_mnist", "load_fashion_mnist", "detect_phases", "trusted_points", "steepest_loss_drop", "smooth", "Segment",
     "plot_information_planes", "plot_training_curves", "plot_mi_over_epochs",
     "run_plane_seeds", "read_seed_results", "SeedResults", "parse_seeds", "aggregate_seeds", "phase_frequencies", "plot_seed_planes",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 from functools import partial
 from pathlib import Path
@@ -238,6 +239,79 @@ def remeasure(out, epoch: int, *, data=None, threads: int = 1, perturb=None,
     """The rows of :func:`remeasure_each` for one measurement (``perturb``: applied to every
     layer's outputs before compression, or ``None``; ``tracker_options``: as there)."""
     return remeasure_each(out, epoch, [perturb], data=data, threads=threads, tracker_options=tracker_options)[0]
+
+
+def measure_snapshots(out, name: str, tracker_options: dict, *, epochs=None, threads: int = 1,
+                      progress: bool = True) -> list[dict]:
+    """Measure every kept snapshot of a run directory another way, into ``<out>/<name>.csv``.
+
+    Training and measurement are decoupled: a run that kept its model weights (``snapshots``)
+    can be measured later by any tracker setting, for example the exact information of each
+    layer observed through noise (``{"mi_mode": "exact", "noise_sigma": {...}}``) or the default
+    estimator (``{"compressor": "auto", "method": "auto", "x_codes": None}``). Rows have the
+    columns of :data:`~ibcore.plane.PLANE_COLUMNS` (training columns empty) plus
+    ``seconds_estimate``; the table is rewritten after every epoch, and a rerun skips the epochs
+    it holds (resumable). The options are stored beside it in ``<name>.json``; a rerun with other
+    options is refused.
+
+    Parameters
+    ----------
+    out : path
+        A run directory of :func:`run_mnist_plane` with snapshots.
+    name : str
+        Name of the table (letters, digits, ``-`` and ``_``).
+    tracker_options : dict
+        Arguments of :class:`~ibcore.plane.InformationPlaneTracker` replacing the run's (as in
+        :func:`remeasure_each`); must be JSON-serialisable.
+    epochs : iterable of int, optional
+        Default: every snapshot the run kept.
+    threads : int
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        All rows of the table.
+    """
+    import re
+    import time
+
+    from tqdm.auto import tqdm
+
+    from .run import PLANE_COLUMNS, read_run_settings, read_table, write_table
+
+    out = Path(out)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"name must be letters, digits, '-' or '_', got {name!r}")
+    stored = read_run_settings(out / "settings.json")
+    s = PlaneSettings.from_dict(stored["settings"])
+    kept = sorted(int(e) for e in s.snapshots)
+    wanted = kept if epochs is None else sorted({int(e) for e in epochs})
+    missing = [e for e in wanted if e not in kept]
+    if missing:
+        raise ValueError(f"{out} keeps no weights for epochs {missing[:5]}; kept: {kept[:5]}...")
+    meta_path, table = out / f"{name}.json", out / f"{name}.csv"
+    meta = {"tracker_options": tracker_options, "format": "ibcore-remeasured/1"}
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if old != meta:
+            raise ValueError(f"{meta_path} holds other options ({old['tracker_options']}); use another name")
+    else:
+        meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    rows = read_table(table, PLANE_COLUMNS) if table.exists() else []
+    done = {int(r["epoch"]) for r in rows}
+    data = load_run_data(out)
+    for epoch in tqdm([e for e in wanted if e not in done], desc=f"{out.name}: {name}", disable=not progress,
+                      leave=False):
+        t0 = time.perf_counter()
+        new = remeasure(out, epoch, data=data, threads=threads, tracker_options=tracker_options)
+        seconds = time.perf_counter() - t0
+        blank = {"train_loss": math.nan, "test_loss": math.nan, "test_accuracy": math.nan, "roc_auc": math.nan,
+                 "seconds_train": math.nan}
+        rows += [{**blank, **r, "seconds_estimate": seconds / len(new)} for r in new]
+        rows.sort(key=lambda r: int(r["epoch"]))
+        write_table(table, PLANE_COLUMNS, rows)
+    return rows
 
 
 def _mnist_input_codes(out: Path, x_train, x_test, epochs, seed, dev, progress, description) -> np.ndarray:
