@@ -65,3 +65,28 @@ def test_run_directory_stores_the_resolved_settings(tmp_path, small_mnist):
     run_mnist_plane(s.replace(epochs=2, threads=2), out=tmp_path, data=small_mnist, progress=False, figures=False)
     with pytest.raises(ValueError, match="other settings.*lr: 0.001 vs 0.01"):
         run_mnist_plane(s.replace(lr=1e-2), out=tmp_path, data=small_mnist, progress=False, figures=False)
+
+
+def test_measure_snapshots_is_resumable_and_keeps_its_options(tmp_path, small_mnist):
+    import math
+
+    from ibcore.plane import measure_snapshots
+
+    s = PlaneSettings(epochs=2, lr=1e-3, batch_size=128, x_ae_epochs=1, n_train=300, layers=["layer4", "probs"],
+                      snapshots=[1, 2])
+    run_mnist_plane(s, out=tmp_path, data=small_mnist, progress=False, figures=False)
+    options = {"mi_mode": "exact", "noise_sigma": 1.0, "sigma_scale": "layer", "exact_rows": 100,
+               "exact_samples": 500}
+    rows = measure_snapshots(tmp_path, "exact", options, epochs=[1], progress=False)
+    assert [(r["epoch"], r["layer"]) for r in rows] == [(1, "layer4"), (1, "probs")]
+    assert all(0 <= r["ixl"] <= math.log(100) + 1e-9 and 0 <= r["ily"] <= r["ixl"] + 4 * r["ixl_std"] for r in rows)
+    assert all(r["ixl_kind"] == "nested (1 draw)" and math.isnan(r["train_loss"]) for r in rows)
+    again = measure_snapshots(tmp_path, "exact", options, progress=False)  # epoch 1 kept, epoch 2 added
+    assert [r["epoch"] for r in again] == [1, 1, 2, 2]
+    assert [(r["ixl"], r["ily"]) for r in again[:2]] == [(r["ixl"], r["ily"]) for r in rows]
+    with pytest.raises(ValueError, match="other options"):
+        measure_snapshots(tmp_path, "exact", {**options, "noise_sigma": 2.0}, progress=False)
+    with pytest.raises(ValueError, match="keeps no weights"):
+        measure_snapshots(tmp_path, "other", options, epochs=[3], progress=False)
+    with pytest.raises(ValueError, match="name must be"):
+        measure_snapshots(tmp_path, "../x", options, progress=False)
