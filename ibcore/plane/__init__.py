@@ -12,7 +12,7 @@ from .noise import GaussianNoise, make_stochastic, noise_entropy, noise_modules,
 from .phases import Segment, detect_phases, smooth, steepest_loss_drop, trusted_points
 from .plots import plot_information_planes, plot_mi_over_epochs, plot_training_curves
 from .recording import Collected, LayerRecorder, collect
-from .run import METRIC_COLUMNS, PLANE_COLUMNS, PlaneResults, PlaneRun, read_results
+from .run import METRIC_COLUMNS, PLANE_COLUMNS, PlaneResults, PlaneRun, read_remeasured, read_results
 from .seeds import (SeedResults, aggregate_seeds, parse_seeds, phase_frequencies, plot_seed_planes,
                     read_seed_results, run_plane_seeds)
 from .truth import gaussian_information
@@ -23,7 +23,7 @@ __all__ = [
     "gaussian_information", "mixture_information", "mixture_profile", "MixtureInformation",
     "GaussianNoise", "make_stochastic", "noise_entropy", "noise_modules", "noise_seed",
     "LayerRecorder", "Collected", "collect", "InformationPlaneTracker", "LayerPoint",
-    "PlaneRun", "PlaneResults", "read_results", "PLANE_COLUMNS", "METRIC_COLUMNS",
+    "PlaneRun", "PlaneResults", "read_results", "read_remeasured", "PLANE_COLUMNS", "METRIC_COLUMNS",
     "PlaneSettings", "run_mnist_plane", "measure_snapshots", "remeasure", "remeasure_each", "load_run_data", "MNISTClassifier", "ANALYSED_LAYERS", "train_epoch", "evaluate",
     "MNISTData", "load_mnist", "load_fashion_mnist", "detect_phases", "trusted_points", "steepest_loss_drop", "smooth", "Segment",
     "plot_information_planes", "plot_training_curves", "plot_mi_over_epochs",

@@ -28,7 +28,7 @@ from ..validation import check_int, derived_seed
 from .noise import noise_seed
 from .tracker import InformationPlaneTracker
 
-__all__ = ["PlaneRun", "PlaneResults", "read_results", "snapshot_path", "PLANE_COLUMNS", "METRIC_COLUMNS", "TIME_COLUMNS"]
+__all__ = ["PlaneRun", "PlaneResults", "read_results", "read_remeasured", "snapshot_path", "PLANE_COLUMNS", "METRIC_COLUMNS", "TIME_COLUMNS"]
 
 #: columns of information_plane.csv (one row per estimated epoch and layer)
 PLANE_COLUMNS = (
@@ -133,6 +133,17 @@ def read_results(out_dir) -> PlaneResults:
     settings = read_run_settings(out / "settings.json") if (out / "settings.json").exists() else {}
     return PlaneResults(read_table(out / "information_plane.csv", PLANE_COLUMNS),
                         read_table(out / "metrics.csv", METRIC_COLUMNS), settings.get("settings"))
+
+
+def read_remeasured(out_dir, name: str) -> PlaneResults:
+    """A run's snapshots measured another way (:func:`ibcore.plane.measure_snapshots`, table
+    ``<name>.csv``) as :class:`PlaneResults`, with the run's own training metrics."""
+    out = Path(out_dir)
+    table = out / f"{name}.csv"
+    if not table.is_file():
+        raise ValueError(f"{out} has no table {name}.csv (ibcore.plane.measure_snapshots writes it)")
+    base = read_results(out)
+    return PlaneResults(read_table(table, PLANE_COLUMNS), base.metrics, base.settings)
 
 
 def read_run_settings(path: Path) -> dict:
