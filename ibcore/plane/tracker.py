@@ -276,7 +276,7 @@ class InformationPlaneTracker:
     # -- setup ----------------------------------------------------------------------------------
 
     def _input_codes(self, inputs, x_codes, x_compressor) -> np.ndarray | None:
-        if self.mi_mode == "noise":
+        if self.mi_mode != "joint":  # noise and exact modes do not use codes of the inputs
             return None if x_codes is None else np.asarray(x_codes, dtype=np.float64)
         self.x_record = {"kind": "given"}
         if x_codes is None:
