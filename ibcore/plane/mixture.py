@@ -50,7 +50,8 @@ class MixtureInformation:
     Attributes
     ----------
     ixt : Estimate
-        ``I(X;T)``, in ``[0, log m]``.
+        ``I(X;T)``, in ``[0, log m]``; its standard error is the Monte Carlo one combined with
+        the kernel's rounding (:data:`ROUNDING`).
     ity : Estimate or None
         ``I(T;Y)`` (``None`` without labels), in ``[0, H(Y)]``.
     sigma : float
@@ -235,8 +236,16 @@ def mixture_profile(outputs, sigmas, labels=None, *, samples: int = 10_000, memo
     return out
 
 
+#: nats: the kernel's own rounding (float32 exponentials, about 1e-7 per term, with room to spare)
+ROUNDING = 1e-6
+
+
 def _mean(terms: np.ndarray) -> Estimate:
-    return Estimate(float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(len(terms))))
+    """Mean and standard error; the error never falls below :data:`ROUNDING`, so that a value at
+    its ceiling (every term ``log m``, Monte Carlo error 0) does not make rounding-sized changes
+    look significant."""
+    mc = float(terms.std(ddof=1) / math.sqrt(len(terms)))
+    return Estimate(float(terms.mean()), math.hypot(mc, ROUNDING))
 
 
 def mixture_information(outputs, sigma: float, labels=None, *, samples: int = 10_000, memory_mb: float = 256.0,
