@@ -153,6 +153,8 @@ def _tracker(s: PlaneSettings, model, x_test, y_test, x_codes, **overrides) -> I
     options = dict(x_codes=x_codes, mi_mode=s.mi_mode, noise_sigma=s.sigma if s.mi_mode == "noise" else None,
                    compressor=s.compressor, n_components=s.n_components, method=s.estimator,
                    estimator_options=s.estimator_options, seed=s.seed)
+    if "method" in overrides and "estimator_options" not in overrides:
+        options["estimator_options"] = None  # the run's options (k) belong to the run's estimator
     options.update(overrides)
     if options["mi_mode"] != "joint":
         options["x_codes"] = None

@@ -50,8 +50,9 @@ class MixtureInformation:
     Attributes
     ----------
     ixt : Estimate
-        ``I(X;T)``, in ``[0, log m]``; its standard error is the Monte Carlo one combined with
-        the kernel's rounding (:data:`ROUNDING`).
+        ``I(X;T)``, in ``[0, log m]``; its standard error combines the Monte Carlo one, the
+        resolution of one term (``log m / samples``) and the kernel's rounding
+        (:data:`ROUNDING`).
     ity : Estimate or None
         ``I(T;Y)`` (``None`` without labels), in ``[0, H(Y)]``.
     sigma : float
@@ -230,8 +231,8 @@ def mixture_profile(outputs, sigmas, labels=None, *, samples: int = 10_000, memo
     bar.close()
     out = []
     for s_i, s in enumerate(sig):
-        ixt = _mean(ixt_terms[s_i])
-        ity = None if ity_terms is None else _mean(ity_terms[s_i])
+        ixt = _mean(ixt_terms[s_i], math.log(m))
+        ity = None if ity_terms is None else _mean(ity_terms[s_i], math.log(m))
         out.append(MixtureInformation(ixt, ity, float(s), m, r, samples))
     return out
 
@@ -240,12 +241,17 @@ def mixture_profile(outputs, sigmas, labels=None, *, samples: int = 10_000, memo
 ROUNDING = 1e-6
 
 
-def _mean(terms: np.ndarray) -> Estimate:
-    """Mean and standard error; the error never falls below :data:`ROUNDING`, so that a value at
-    its ceiling (every term ``log m``, Monte Carlo error 0) does not make rounding-sized changes
-    look significant."""
-    mc = float(terms.std(ddof=1) / math.sqrt(len(terms)))
-    return Estimate(float(terms.mean()), math.hypot(mc, ROUNDING))
+def _mean(terms: np.ndarray, log_m: float) -> Estimate:
+    """Mean and a standard error that is honest at the ceiling.
+
+    Near ``log m`` almost every term equals ``log m`` and the rare smaller ones (points that fall
+    near another row's centre) may not occur in a sample at all: the sample standard deviation
+    then says 0 although an unseen rare term would move the mean by up to ``log m / N``. The
+    error combines the Monte Carlo one with that one-term resolution and the kernel's rounding
+    (:data:`ROUNDING`), so that changes of that size never look significant."""
+    n = len(terms)
+    mc = float(terms.std(ddof=1) / math.sqrt(n))
+    return Estimate(float(terms.mean()), math.hypot(mc, log_m / n, ROUNDING))
 
 
 def mixture_information(outputs, sigma: float, labels=None, *, samples: int = 10_000, memory_mb: float = 256.0,
