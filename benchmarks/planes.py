@@ -275,9 +275,10 @@ def main(argv=None) -> None:
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     f = lambda v: "–" if not math.isfinite(v) else f"{v:.3f}"  # noqa: E731
     for s in summary:
+        pct = lambda v: "–" if not math.isfinite(v) else f"{100 * v:.0f} %"  # noqa: E731
         lines.append(f"| {s['family']} | {s['estimator']} | {s['points']} | {f(s['ixl_mae'])} | {f(s['ixl_worst'])} | "
-                     f"{f(100 * s['ixl_within'])} % | {f(s['ily_mae'])} | {f(s['ily_worst'])} | "
-                     f"{f(100 * s['sign_share'])} % of {s['sign_n']} | {s['phases']} | {s['seconds']:.2f} |")
+                     f"{pct(s['ixl_within'])} | {f(s['ily_mae'])} | {f(s['ily_worst'])} | "
+                     f"{pct(s['sign_share'])} of {s['sign_n']} | {s['phases']} | {s['seconds']:.2f} |")
     table = "\n".join(lines)
     print(table)
     if args.out:

@@ -117,7 +117,7 @@ def _rows(m: int, samples: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([rng.permutation(m) for _ in range(reps)])[:samples]
 
 
-def mixture_profile(outputs, sigmas, labels=None, *, samples: int = 10_000, memory_mb: float = 256.0,
+def mixture_profile(outputs, sigmas, labels=None, *, samples: int = 10_000, memory_mb: float = 32.0,
                     random_state: int | None = 0, device="auto", dtype: str = "float64",
                     progress: bool = False) -> list[MixtureInformation]:
     """:func:`mixture_information` at every ``sigma`` of a grid, with common random numbers.
@@ -254,7 +254,7 @@ def _mean(terms: np.ndarray, log_m: float) -> Estimate:
     return Estimate(float(terms.mean()), math.hypot(mc, log_m / n, ROUNDING))
 
 
-def mixture_information(outputs, sigma: float, labels=None, *, samples: int = 10_000, memory_mb: float = 256.0,
+def mixture_information(outputs, sigma: float, labels=None, *, samples: int = 10_000, memory_mb: float = 32.0,
                         random_state: int | None = 0, device="auto", dtype: str = "float64",
                         progress: bool = False) -> MixtureInformation:
     """``I(X;T)`` and ``I(T;Y)`` for ``T = outputs + sigma Z``, ``X`` uniform over the rows.
@@ -275,8 +275,9 @@ def mixture_information(outputs, sigma: float, labels=None, *, samples: int = 10
     samples : int, default 10000
         Monte Carlo points ``T`` (each row used ``samples / m`` times, rounded; stratified).
         The standard error falls as ``1 / sqrt(samples)``.
-    memory_mb : float, default 256
-        Working memory of one block of points against all ``m r`` centres.
+    memory_mb : float, default 32
+        Working memory of one block of points against all ``m r`` centres (blocks that stay in
+        the CPU's caches are faster than large ones: ``benchmarks/mixture_kernel.md``).
     random_state : int or None, default 0
     device : {"auto", "cpu", "cuda"} or torch.device, default "auto"
     dtype : {"float64", "float32"}, default "float64"
