@@ -86,7 +86,7 @@ Any ``nn.Module`` with named layers works through the Python API::
 
 The defaults (``compressor="auto"``, ``method="auto"``, inputs coded once by ``auto``'s side
 rule) are the most faithful plane estimator measured against planes whose values are known
-(``benchmarks/planes.md``). The paper's route, ``compressor="pca"``, ``method="wkl"``,
+(``benchmarks/planes.md``; the decision and its numbers: ``benchmarks/results.md``). The paper's route, ``compressor="pca"``, ``method="wkl"``,
 ``x_compressor="pca"`` (or a fitted :class:`ibcore.compression.InputEncoder` for images), stays
 available by name: :class:`~ibcore.plane.PlaneSettings` uses it.
 
