@@ -167,6 +167,10 @@ class InformationPlaneTracker:
         ``None``: all). The cost grows as ``exact_rows * exact_samples * width``.
     exact_samples : int, default 10000
         Exact mode: Monte Carlo points per layer and epoch.
+    eval_rows : int or None, default None
+        Joint and noise modes: estimate on this many evaluation rows (a fixed seeded subset, the
+        same at every epoch; ``None``: all). The estimators' cost grows with the rows (the flow
+        of ``auto`` about linearly); the passes still run on the whole set.
     noise_draws : int, default 1
         Exact mode: evaluation passes per epoch (differently seeded noise); with noise upstream
         of a layer, each row's conditional is the mixture of its draws.
@@ -212,7 +216,7 @@ class InformationPlaneTracker:
                  estimator_options: dict | None = None, level: float = 0.95, seed: int = 0,
                  batch_size: int = 2048, ae_epochs: int = 50, id_samples: int | None = 1000,
                  sigma_scale: str = "absolute", exact_rows: int | None = 2000, exact_samples: int = 10_000,
-                 noise_draws: int = 1):
+                 noise_draws: int = 1, eval_rows: int | None = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -266,6 +270,11 @@ class InformationPlaneTracker:
         self.sigma_scale = sigma_scale
         self.exact_rows = None if exact_rows is None else check_int(exact_rows, "exact_rows", 1)
         self.exact_samples = check_int(exact_samples, "exact_samples", 2)
+        self.eval_rows = None if eval_rows is None else check_int(eval_rows, "eval_rows", 10)
+        self._eval_index = None
+        if self.eval_rows is not None and self.eval_rows < self.n and mi_mode != "exact":
+            self._eval_index = np.sort(np.random.default_rng(derived_seed(self.seed, 10)).choice(
+                self.n, self.eval_rows, replace=False))
         self.noise_draws = check_int(noise_draws, "noise_draws", 1)
         self.exact_sigmas: dict[str, float] = {}
         if mi_mode == "noise":
@@ -438,17 +447,22 @@ class InformationPlaneTracker:
             if self.mi_mode == "noise" and self.observation_noise:
                 rng = np.random.default_rng(derived_seed(self.seed, epoch, i, 3))
                 out = out + self.noise_sigma * rng.standard_normal(out.shape)
+            full = out
+            labels, x_codes = self.labels, self.x_codes
+            if self._eval_index is not None:  # the estimates on a fixed subset of the evaluation rows
+                out, labels = out[self._eval_index], labels[self._eval_index]
+                x_codes = None if x_codes is None else x_codes[self._eval_index]
             try:
                 comp = self._layer_compressor(out, epoch, i)
                 common = {"random_state": self.seed, "device": model_device(self.model), **self.options,
                           "manifold": "record"}
                 label_options = common if self.label_method == self.method else {
                     k: v for k, v in common.items() if k not in self.options}
-                ily = lossy_mutual_information(out, self.labels, self.label_method, compressor_x=comp,
+                ily = lossy_mutual_information(out, labels, self.label_method, compressor_x=comp,
                                                discrete_y=True, code_dimension=True, **label_options)
                 flagged = ["ily"] if ily.manifold else []
                 if self.mi_mode == "joint":
-                    ixl = lossy_mutual_information(self.x_codes, out, self.method, compressor_y=comp, **common)
+                    ixl = lossy_mutual_information(x_codes, out, self.method, compressor_y=comp, **common)
                     flagged += ["ixl"] if ixl.manifold else []
                     ixl = ixl.estimate
                 else:
@@ -467,7 +481,7 @@ class InformationPlaneTracker:
             # an interval entirely below zero is no mutual information: flagged like a manifold
             flagged += [k for k, e in (("ixl", ixl), ("ily", ily.estimate)) if e.ci(self.level)[1] < 0]
             points.append(LayerPoint(name, self.dims[name], ily.code_dim_x, ixl, ily.estimate, self.kinds[name],
-                                     id_layer=twonn_or_nan(out[self._id_rows]),
+                                     id_layer=twonn_or_nan(full[self._id_rows]),
                                      id_code=ily.details["x"]["code_intrinsic_dim"],
                                      manifold="+".join(sorted(set(flagged), reverse=True))))
         return points

@@ -120,3 +120,21 @@ def test_default_tracker_is_faithful_on_a_deep_linear_noisy_network():
                 hits[name].append(abs(point.ixl.value - t) <= max(0.15, 0.15 * t))
     assert np.mean(hits["default"]) >= 0.8, hits
     assert np.mean(hits["paper"]) < 0.5, hits
+
+
+def test_eval_rows_estimates_on_a_fixed_subset():
+    """A subset of the evaluation rows: the same rows at every call, all rows when it is as large
+    as the set, and an estimate close to the full one (the paper's route, a Gaussian linear layer)."""
+    net, x, y = _deep_linear()
+    opts = {"compressor": "pca", "method": "wkl", "x_compressor": "pca", "seed": 1}
+    full = InformationPlaneTracker(net, ["0", "2"], x, y, **opts).measure(1)
+    same = InformationPlaneTracker(net, ["0", "2"], x, y, eval_rows=600, **opts).measure(1)
+    assert [p.ixl.value for p in same] == [p.ixl.value for p in full]
+    sub = InformationPlaneTracker(net, ["0", "2"], x, y, eval_rows=300, **opts)
+    a, b = sub.measure(1), sub.measure(1)
+    assert len(sub._eval_index) == 300 and [p.ixl.value for p in a] == [p.ixl.value for p in b]
+    for p, q in zip(a, full):
+        assert p.ixl.std > q.ixl.std  # half the rows: a larger standard error
+        assert abs(p.ixl.value - q.ixl.value) < 4 * math.hypot(p.ixl.std, q.ixl.std)
+    with pytest.raises(ValueError, match="eval_rows must be >= 10"):
+        InformationPlaneTracker(net, ["0"], x, y, eval_rows=5)
