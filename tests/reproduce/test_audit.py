@@ -159,6 +159,23 @@ def test_a_changed_plane_estimate_fails_the_audit(copy):
     assert any(n.startswith("aggregate.csv") for n in names)
 
 
+def test_exact_planes_of_the_snapshots_are_audited(copy):
+    """A table of the snapshots measured exactly (measure_snapshots) is recomputed at its first
+    and last epoch; an untouched table agrees, a changed value fails."""
+    from ibcore.plane import measure_snapshots
+
+    folder = copy / "results" / "tiny"
+    seed_dir = folder / "mnist" / "seed-0"
+    measure_snapshots(seed_dir, "exact", {"mi_mode": "exact", "noise_sigma": 1.0, "sigma_scale": "layer",
+                                          "exact_rows": 60, "exact_samples": 300}, progress=False)
+    checks = audit(folder)
+    exact = [c for c in checks if c.what.startswith("exact.csv")]
+    assert exact and all(c.ok for c in exact)
+    assert {c.what.split()[4] for c in exact} == {"1", "2"}  # the first and the last epoch
+    _edit_csv(seed_dir / "exact.csv", lambda r: r["epoch"] == "2" and r["layer"] == "layer3", "ixl", 0.01)
+    assert [c.what for c in _failed(audit(folder))] == ["exact.csv seed 0 epoch 2 layer3: ixl"]
+
+
 def test_changed_parameters_fail_the_audit(copy):
     params = copy / "params" / "tiny.yaml"
     params.write_text(params.read_text().replace("\n  n: 200\n", "\n  n: 300\n"))
