@@ -31,14 +31,13 @@ separated to 0 when they all overlap), :func:`mixture_profile` computes it over 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..device import resolve_device
 from ..result import Estimate
-from ..validation import as_labels, check_int, check_seed
+from ..validation import as_labels, as_real_array, check_float, check_int, check_seed
 
 __all__ = ["MixtureInformation", "mixture_information", "mixture_profile"]
 
@@ -79,35 +78,21 @@ class MixtureInformation:
 
 
 def _as_outputs(outputs) -> np.ndarray:
-    if hasattr(outputs, "detach"):
-        outputs = outputs.detach().cpu().numpy()
-    try:
-        arr = np.asarray(outputs, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"outputs must be a real array of shape (m, d) or (m, r, d), got {type(outputs).__name__}") from None
+    """``(m, r, d)`` float64 outputs from ``(m, d)`` or ``(m, r, d)`` (conversion and finiteness as
+    :func:`ibcore.validation.as_real_array`)."""
+    arr = as_real_array(outputs, "outputs")
     if arr.ndim == 2:
         arr = arr[:, None, :]
     elif arr.ndim != 3:
         raise ValueError(f"outputs must have shape (m, d) or (m, r, d) (r noisy passes per row), got {arr.shape}")
-    if arr.shape[0] < 1 or arr.shape[1] < 1 or arr.shape[2] < 1:
-        raise ValueError(f"outputs is empty: shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("outputs contain NaN or infinite values")
-    return arr.reshape(len(arr), arr.shape[1], -1)
+    return np.asarray(arr, dtype=np.float64)
 
 
 def _check_sigmas(sigma) -> np.ndarray:
     values = np.atleast_1d(np.asarray(sigma, dtype=object))
     if values.ndim != 1 or len(values) == 0:
         raise ValueError(f"sigma must be a positive number or a 1-D sequence of them, got {sigma!r}")
-    out = []
-    for s in values:
-        if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s):
-            raise TypeError(f"sigma must be a finite positive real number, got {s!r}")
-        if s <= 0:
-            raise ValueError(f"sigma must be > 0 (at sigma = 0 the information is log m or undefined), got {s}")
-        out.append(float(s))
-    return np.asarray(out)
+    return np.asarray([check_float(s, "sigma", low=0.0, low_open=True) for s in values])
 
 
 def _rows(m: int, samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -145,8 +130,7 @@ def mixture_profile(outputs, sigmas, labels=None, *, samples: int = 10_000, memo
     sig = _check_sigmas(sigmas)
     samples = check_int(samples, "samples", 2)
     random_state = check_seed(random_state, "random_state")
-    if isinstance(memory_mb, bool) or not isinstance(memory_mb, numbers.Real) or not memory_mb > 0:
-        raise ValueError(f"memory_mb must be a positive number, got {memory_mb!r}")
+    check_float(memory_mb, "memory_mb", low=0.0, low_open=True)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     codes = None

@@ -109,7 +109,7 @@ from ..device import model_device
 from ..estimators import ManifoldWarning, estimate_entropy, get_estimator
 from ..estimators.intrinsic import twonn_or_nan
 from ..result import Estimate
-from ..validation import check_int, derived_seed
+from ..validation import check_float, check_int, derived_seed
 from .mixture import mixture_information
 from .noise import noise_entropy, noise_modules, noise_order
 from .points import LayerPoint
@@ -384,11 +384,7 @@ class InformationPlaneTracker:
                                                                                       replace=False))
         self._exact_rows_index = rows
         for name in self.layers:
-            value = given[name]
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise TypeError(f"noise_sigma of layer {name!r} must be a finite real number, got {value!r}")
-            if value <= 0:
-                raise ValueError(f"noise_sigma of layer {name!r} must be > 0, got {value}")
+            value = check_float(given[name], f"noise_sigma of layer {name!r}", low=0.0, low_open=True)
             if self.sigma_scale == "layer":
                 scale = float(np.sqrt(first.outputs[name][rows].var(axis=0).mean()))
                 if not scale > 0:

@@ -189,16 +189,7 @@ def _mnist(folder: Path, entry: dict, tol: float) -> list[Check]:
         perturbations = [None] + [rounding_perturbation(1000 * i + k) for k in range(PROBES)]
         now, *probes = ({r["layer"]: r for r in rows}
                         for rows in remeasure_each(run_dir, item["epoch"], perturbations, data=data[item["seed"]]))
-        for layer in stored.keys() | now.keys():
-            for col in ("ixl", "ixl_std", "ily", "ily_std"):
-                what = f"seed {item['seed']} epoch {item['epoch']} {layer}: {col}"
-                if layer not in stored or layer not in now:
-                    checks.append(Check("mnist", what, stored.get(layer, {}).get(col, "missing"),
-                                        now.get(layer, {}).get(col, "missing"), False))
-                    continue
-                scale = stored[layer][col[:3] + "_std"]
-                checks.append(_judge("mnist", what, stored[layer][col], now[layer][col],
-                                     [p[layer][col] for p in probes], scale, tol))
+        checks += _plane_checks(f"seed {item['seed']} epoch {item['epoch']}", stored, now, probes, tol)
     checks += _remeasured(folder, entry, data, tol)
     runs = {k: read_results(folder / f"seed-{k}") for k in entry["seeds"]}
     agg_now = aggregate_seeds(runs)
@@ -221,6 +212,22 @@ def _mnist(folder: Path, entry: dict, tol: float) -> list[Check]:
     checks.append(Check("mnist", "phases.csv from the seeds' tables (seeds per layer and phase)",
                         str(len(phases_stored)) + " rows", str(len(phases_now)) + " rows",
                         counts(phases_now) == counts(phases_stored)))
+    return checks
+
+
+def _plane_checks(where: str, stored: dict, now: dict, probes: list, tol: float) -> list[Check]:
+    """One check per layer and estimate column of one recomputed epoch (``{layer: row}`` stored,
+    recomputed and per rounding probe); a layer on one side only fails."""
+    checks = []
+    for layer in stored.keys() | now.keys():
+        for col in ("ixl", "ixl_std", "ily", "ily_std"):
+            what = f"{where} {layer}: {col}"
+            if layer not in stored or layer not in now:
+                checks.append(Check("mnist", what, stored.get(layer, {}).get(col, "missing"),
+                                    now.get(layer, {}).get(col, "missing"), False))
+                continue
+            checks.append(_judge("mnist", what, stored[layer][col], now[layer][col],
+                                 [p[layer][col] for p in probes], stored[layer][col[:3] + "_std"], tol))
     return checks
 
 
@@ -253,14 +260,7 @@ def _remeasured(folder: Path, entry: dict, data: dict, tol: float) -> list[Check
             perturbations = [None] + [rounding_perturbation(7000 + 100 * j + k) for k in range(PROBES)]
             now, *probes = ({r["layer"]: r for r in got} for got in remeasure_each(
                 run_dir, epoch, perturbations, data=data[seed], tracker_options=options))
-            for layer in stored:
-                for col in ("ixl", "ixl_std", "ily", "ily_std"):
-                    what = f"{name}.csv seed {seed} epoch {epoch} {layer}: {col}"
-                    if layer not in now:
-                        checks.append(Check("mnist", what, stored[layer][col], "missing", False))
-                        continue
-                    checks.append(_judge("mnist", what, stored[layer][col], now[layer][col],
-                                         [p[layer][col] for p in probes], stored[layer][col[:3] + "_std"], tol))
+            checks += _plane_checks(f"{name}.csv seed {seed} epoch {epoch}", stored, now, probes, tol)
     return checks
 
 

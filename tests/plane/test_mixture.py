@@ -144,8 +144,8 @@ def test_accepts_tensors():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"sigma": 0.0}, ValueError, "sigma must be > 0"),
-    ({"sigma": float("nan")}, TypeError, "finite positive"),
-    ({"sigma": True}, TypeError, "finite positive"),
+    ({"sigma": float("nan")}, TypeError, "sigma must be a finite real number"),
+    ({"sigma": True}, TypeError, "sigma must be a finite real number"),
     ({"labels": [0, 1]}, ValueError, "one entry per row"),
     ({"samples": 1}, ValueError, "samples must be >= 2"),
     ({"dtype": "float16"}, ValueError, "dtype"),
@@ -163,5 +163,5 @@ def test_bad_outputs():
         mixture_information(np.array([[0.0], [np.nan]]), 1.0)
     with pytest.raises(ValueError, match=r"\(m, d\) or \(m, r, d\)"):
         mixture_information(np.zeros(5), 1.0)
-    with pytest.raises(TypeError, match="real array"):
+    with pytest.raises(TypeError, match="outputs must hold real numbers"):
         mixture_information([["a"]], 1.0)
