@@ -20,7 +20,16 @@ Estimators (all through :class:`ibcore.plane.InformationPlaneTracker`):
 * ``paper-kl``: the same with the Kozachenko-Leonenko estimator;
 * ``default``: the tracker's default (``auto`` coding of both sides, ``auto`` estimate);
 * ``flow``: PCA to 8 coordinates and the flow estimator;
-* ``ksg``: KSG on the full width (an orthonormal PCA rotation that keeps every coordinate).
+* ``ksg``: KSG on the full width (an orthonormal PCA rotation that keeps every coordinate);
+* ``noise``: the tracker's noise mode at its defaults, ``h(P T) - h(P sigma Z)`` by weighted KL on
+  the PCA projection ``P`` to 4 coordinates of the layer observed through Gaussian noise,
+  ``T = L + sigma Z`` (a projection can only lose information: ``I(X;PT) <= I(X;T)``). Its
+  quantity is ``I(X;T)``, not ``I(X;L)``, so it runs on the two families where that has a known
+  value, and its rows carry that truth: ``linear``, observed through the network's own noise
+  (sigma = 0.7, added by the tracker; the closed form of ``T`` comes from
+  :func:`ibcore.plane.gaussian_information` with that noise after the layer; there the noise
+  upstream makes the mode's value an upper bound of ``I(X;T)``), and ``observed``, through the
+  same channel as the truth (``sigma_scale="layer"``, the tracker's own noise draws).
 
 Reported per estimator and family: mean and worst absolute error of ``I(X;L)`` and ``I(L;Y)``
 (where the truth is known), the share of epoch-to-epoch changes of the truth larger than
@@ -53,7 +62,10 @@ ESTIMATORS = {
     "default": {},
     "flow": {"compressor": "pca", "method": "flow", "n_components": 8},
     "ksg": {"compressor": "pca", "method": "ksg", "n_components": 64},
+    "noise": {"mi_mode": "noise"},  # its defaults: PCA to 4 coordinates, weighted KL
 }
+#: families on which the noise mode's own quantity, I(X; L + sigma Z), has a known value
+NOISE_FAMILIES = ("linear", "observed")
 COLUMNS = ("family", "seed", "epoch", "layer", "estimator", "ixl", "ixl_std", "ily", "ily_std",
            "true_ixl", "true_ily", "seconds")
 
@@ -98,6 +110,20 @@ def truths(family, net, layers, cov_x, outputs, sigmas, labels, seed):
     return {name: (closed[name], math.nan) for name in layers}
 
 
+def observed_truths(net, layers, cov_x, sigma) -> dict:
+    """``{layer: (I(X; L + sigma Z), NaN)}`` of a linear-family network, in closed form: the
+    layer observed through absolute noise ``sigma`` (what the noise mode measures)."""
+    import copy
+
+    from ibcore.plane import gaussian_information, make_stochastic
+
+    out = {}
+    for name in layers:
+        observed = make_stochastic(copy.deepcopy(net), sigma=sigma, mode="absolute", where="outputs", layers=[name])
+        out[name] = (gaussian_information(observed, [name], cov_x)[name], math.nan)
+    return out
+
+
 def run_family(family: str, seed: int, epochs: int, steps: int, estimators, writer, done) -> None:
     import torch
     from torch import nn
@@ -109,9 +135,11 @@ def run_family(family: str, seed: int, epochs: int, steps: int, estimators, writ
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     sigmas = {}
     trackers = {}
+    if family not in NOISE_FAMILIES:
+        estimators = [e for e in estimators if e != "noise"]
     for name in estimators:
-        opts = dict(ESTIMATORS[name])
-        trackers[name] = InformationPlaneTracker(net, layers, x, y, seed=seed, **opts)
+        if not (name == "noise" and family == "observed"):  # that one is built per epoch (its sigma)
+            trackers[name] = InformationPlaneTracker(net, layers, x, y, seed=seed, **ESTIMATORS[name])
     for epoch in range(epochs + 1):
         if epoch > 0:
             for _ in range(steps):
@@ -131,18 +159,26 @@ def run_family(family: str, seed: int, epochs: int, steps: int, estimators, writ
                 return out + _noise[_by[out.shape[1]]]
             perturb = observe
         truth = truths(family, net, layers, cov_x, outputs, sigmas, y.numpy(), derived_seed(seed, epoch, 8))
-        for name, tracker in trackers.items():
+        for name in estimators:
             if (family, seed, epoch, name) in done:
                 continue
             t0 = time.perf_counter()
+            own, observation = truth, perturb
+            if name == "noise":
+                if family == "observed":  # the layer scale of this epoch, the truth's channel
+                    trackers[name] = InformationPlaneTracker(net, layers, x, y, seed=seed, noise_sigma=1.0,
+                                                             sigma_scale="layer", **ESTIMATORS[name])
+                    own, observation = truth, None  # the tracker draws its own observation noise
+                else:
+                    own = observed_truths(net, layers, cov_x, trackers[name].noise_sigma)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                points = tracker.measure(epoch, perturb=perturb)
+                points = trackers[name].measure(epoch, perturb=observation)
             seconds = time.perf_counter() - t0
             for p in points:
                 writer({"family": family, "seed": seed, "epoch": epoch, "layer": p.layer, "estimator": name,
                         "ixl": p.ixl.value, "ixl_std": p.ixl.std, "ily": p.ily.value, "ily_std": p.ily.std,
-                        "true_ixl": truth[p.layer][0], "true_ily": truth[p.layer][1], "seconds": seconds / len(points)})
+                        "true_ixl": own[p.layer][0], "true_ily": own[p.layer][1], "seconds": seconds / len(points)})
 
 
 def _phases(epochs, values, stds):
@@ -215,7 +251,7 @@ def figure(rows, path) -> None:
     families = sorted({r["family"] for r in rows})
     fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.4), squeeze=False)
     colors = {"paper": "tab:orange", "paper-kl": "tab:brown", "default": "tab:blue", "flow": "tab:green",
-              "ksg": "tab:purple"}
+              "ksg": "tab:purple", "noise": "tab:gray"}
     for ax, family in zip(axes[0], families):
         sel = [r for r in rows if r["family"] == family and r["seed"] == 0]
         layers = sorted({r["layer"] for r in sel if math.isfinite(r["true_ixl"])})
@@ -223,6 +259,10 @@ def figure(rows, path) -> None:
             ser = sorted((r for r in sel if r["layer"] == layer and r["estimator"] == "default"), key=lambda r: r["epoch"])
             ax.plot([r["epoch"] for r in ser], [r["true_ixl"] for r in ser], "k-", lw=2, alpha=0.6,
                     label="truth" if j == 0 else None)
+            noise = sorted((r for r in sel if r["layer"] == layer and r["estimator"] == "noise"), key=lambda r: r["epoch"])
+            if noise and any(abs(a["true_ixl"] - b["true_ixl"]) > 1e-9 for a, b in zip(noise, ser)):
+                ax.plot([r["epoch"] for r in noise], [r["true_ixl"] for r in noise], "k:", lw=1.5, alpha=0.6,
+                        label="truth of L + Z (noise mode)" if j == 0 else None)
             for est, c in colors.items():
                 s2 = sorted((r for r in sel if r["layer"] == layer and r["estimator"] == est), key=lambda r: r["epoch"])
                 ax.plot([r["epoch"] for r in s2], [r["ixl"] for r in s2], "-", color=c, lw=1, marker=".",
@@ -300,7 +340,8 @@ def main(argv=None) -> None:
             f"python {platform.python_version()}, torch {torch.__version__}",
             f"- seeds {seeds}, epochs 0 to {epochs} ({args.steps} Adam steps each, lr 1e-2), 2,000 evaluation "
             "inputs; the families and estimators of the module docstring of `benchmarks/planes.py`",
-            "- an error is estimate - truth of I(X;L) (and of I(L;Y) where the truth is known); a sign is "
+            "- an error is estimate - truth of I(X;L) (and of I(L;Y) where the truth is known); for the noise mode "
+            "the truth is that of the layer observed through its noise, I(X; L + Z) (module docstring); a sign is "
             "counted for epoch-to-epoch changes of the truth larger than 0.05 nats; phases are right when the "
             "significant fitting/compression segments of the estimate are those of the truth, per (seed, layer)",
             "",

@@ -33,8 +33,8 @@ intervals (:meth:`ibcore.Estimate.ci`):
       seeded subset of ``exact_rows`` of them), and ``I(X;T)`` and ``I(T;Y)`` are computed by
       Monte Carlo over the mixture, with a standard error that ``exact_samples`` sets. ``sigma``
       is ``noise_sigma`` in the layer's units (``sigma_scale="absolute"``) or times the layer's
-      per-unit scale at the first pass (``"layer"``), fixed for the run; a dict gives one per
-      layer. Where the network is noisy upstream of the layer, ``noise_draws`` passes give each
+      per-unit scale at the first pass (``"layer"``, in the noise mode too), fixed for the run;
+      a dict gives one per layer. Where the network is noisy upstream of the layer, ``noise_draws`` passes give each
       row's conditional as a mixture of its draws (``ixl_kind`` ``"nested (r draws)"``); without
       upstream noise the value is exact (``"exact"``). Both columns are then this channel's
       information, not an estimate of the paper's.
@@ -95,8 +95,6 @@ The ``ibcore plane`` command (:mod:`ibcore.plane.experiment`) runs the paper's M
 """
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 
 import numpy as np
@@ -109,16 +107,16 @@ from ..device import model_device
 from ..estimators import ManifoldWarning, estimate_entropy, get_estimator
 from ..estimators.intrinsic import twonn_or_nan
 from ..result import Estimate
-from ..validation import check_float, check_int, derived_seed
+from ..validation import check_choice, check_int, derived_seed
 from .mixture import mixture_information
-from .noise import noise_entropy, noise_modules, noise_order
+from .channels import SIGMA_SCALES, check_output_noise, layer_sigmas, noise_mode_sigma, upstream_noise
+from .noise import noise_entropy
 from .points import LayerPoint
 from .recording import LayerRecorder, collect
 
 __all__ = ["InformationPlaneTracker", "LayerPoint", "MI_MODES", "tracker_compressors"]
 
 MI_MODES = ("joint", "noise", "exact")
-SIGMA_SCALES = ("absolute", "layer")
 
 
 def tracker_compressors() -> tuple:
@@ -156,12 +154,14 @@ class InformationPlaneTracker:
         How ``I(X;L)`` is computed (module docstring); ``"exact"`` computes ``I(L;Y)`` from the
         mixture too.
     noise_sigma : float or dict, optional
-        Std of the absolute noise in noise mode; default: the common ``sigma`` of the model's
-        absolute :class:`~ibcore.plane.GaussianNoise` modules. Exact mode: the observation noise
-        (``sigma_scale``), one value or ``{layer: value}``; required there.
+        Std of the observation noise of the noise and exact modes, one value or
+        ``{layer: value}`` (read per ``sigma_scale``; resolved values in the attribute
+        ``sigmas``). Required in exact mode; in noise mode the default is the common ``sigma``
+        of the model's absolute :class:`~ibcore.plane.GaussianNoise` modules.
     sigma_scale : {"absolute", "layer"}, default "absolute"
-        Exact mode: ``noise_sigma`` in the layer's units, or times the root-mean-square per-unit
-        standard deviation of the layer on the first pass (the same channel at every epoch).
+        Noise and exact modes: ``noise_sigma`` in the layer's units, or times the
+        root-mean-square per-unit standard deviation of the layer on the first pass (on the
+        rows the mode measures; the same channel at every epoch).
     exact_rows : int or None, default 2000
         Exact mode: ``X`` is uniform over this many evaluation rows (a fixed seeded subset;
         ``None``: all). The cost grows as ``exact_rows * exact_samples * width``.
@@ -265,9 +265,7 @@ class InformationPlaneTracker:
         self.x_codes = self._input_codes(first.inputs, x_codes, x_compressor)
         self.noise_sigma = None
         self.kinds = {name: "estimate" for name in self.layers}
-        if sigma_scale not in SIGMA_SCALES:
-            raise ValueError(f"sigma_scale must be one of {SIGMA_SCALES}, got {sigma_scale!r}")
-        self.sigma_scale = sigma_scale
+        self.sigma_scale = check_choice(sigma_scale, "sigma_scale", SIGMA_SCALES)
         self.exact_rows = None if exact_rows is None else check_int(exact_rows, "exact_rows", 1)
         self.exact_samples = check_int(exact_samples, "exact_samples", 2)
         self.eval_rows = None if eval_rows is None else check_int(eval_rows, "eval_rows", 10)
@@ -276,11 +274,9 @@ class InformationPlaneTracker:
             self._eval_index = np.sort(np.random.default_rng(derived_seed(self.seed, 10)).choice(
                 self.n, self.eval_rows, replace=False))
         self.noise_draws = check_int(noise_draws, "noise_draws", 1)
-        self.exact_sigmas: dict[str, float] = {}
-        if mi_mode == "noise":
-            self._setup_noise_mode(noise_sigma, first.inputs)
-        elif mi_mode == "exact":
-            self._setup_exact_mode(noise_sigma, first)
+        self.sigmas: dict[str, float] = {}
+        if mi_mode != "joint":
+            self._setup_channels(noise_sigma, first)
 
     # -- setup ----------------------------------------------------------------------------------
 
@@ -311,90 +307,37 @@ class InformationPlaneTracker:
             raise ValueError("x_codes contain NaN or infinite values")
         return codes
 
-    def _setup_noise_mode(self, noise_sigma, inputs) -> None:
-        if self.compressor != "pca":
-            raise ValueError("mi_mode='noise' needs compressor='pca': h(Z) is known only after an orthonormal projection")
-        if self.method == "auto" or not get_estimator(self.method).estimates_entropy:
-            raise ValueError(f"mi_mode='noise' needs an entropy estimator; {self.method!r} estimates MI only")
-        mods = noise_modules(self.model)
-        relative = sorted(n for n, m in mods.items() if m.mode == "relative" and m.sigma > 0)
-        if relative:
-            raise ValueError(
-                "mi_mode='noise' needs absolute noise: with relative noise (std sigma*|x|) h(L~|X) is "
-                f"not a constant, so I(X;L) != h(L~) - h(Z). Relative noise modules: {relative[:6]}"
-                f"{' ...' if len(relative) > 6 else ''}. Use absolute noise or mi_mode='joint'"
-            )
-        if noise_sigma is None:
-            sigmas = sorted({m.sigma for m in mods.values() if m.sigma > 0})
-            if len(sigmas) != 1:
-                raise ValueError(
-                    "mi_mode='noise' needs noise_sigma: the model has "
-                    f"{'no noise modules' if not sigmas else f'several noise levels {sigmas}'}"
-                )
-            noise_sigma = sigmas[0]
-        if isinstance(noise_sigma, bool) or not isinstance(noise_sigma, numbers.Real) or not math.isfinite(noise_sigma):
-            raise TypeError(f"noise_sigma must be a finite real number, got {noise_sigma!r}")
-        if noise_sigma <= 0:
-            raise ValueError(f"noise_sigma must be > 0 for absolute noise (h(Z) is -inf at sigma = 0), got {noise_sigma}")
-        self.noise_sigma = float(noise_sigma)
-        for name in self.layers:
-            if not self.observation_noise:
-                own = f"{name}.output_noise"
-                m = dict(self.model.named_modules()).get(own)
-                if m is None:
-                    raise ValueError(
-                        f"observation_noise=False but layer {name!r} has no output noise of its own "
-                        "(make_stochastic(..., where='outputs')); use observation_noise=True"
-                    )
-                if m.sigma != self.noise_sigma:
-                    raise ValueError(f"layer {name!r} has output noise sigma={m.sigma}, not noise_sigma={self.noise_sigma}")
-        # with observation noise the layer's own output noise is upstream of what is observed
-        upstream = self._upstream_noise(inputs, own_counts=self.observation_noise)
-        self.kinds = {name: "upper bound" if upstream[name] else "exact" for name in self.layers}
-
-    def _upstream_noise(self, inputs, own_counts: bool) -> dict[str, bool]:
-        """Whether some noise module runs before each layer's recorded output (its own output
-        noise counted when ``own_counts``)."""
-        order = noise_order(self.model, self.layers, inputs[:2], model_device(self.model))
-        result = {}
-        for name in self.layers:
-            pos = order.index(("layer", name))
-            own = f"{name}.output_noise"
-            result[name] = any(kind == "noise" and (own_counts or n != own) for kind, n in order[:pos])
-        return result
-
-    def _setup_exact_mode(self, noise_sigma, first) -> None:
-        if noise_sigma is None:
-            raise ValueError(
-                "mi_mode='exact' needs noise_sigma: the standard deviation of the Gaussian noise the layers "
-                "are observed through (one value or {layer: value}; sigma_scale='layer' reads it in units "
-                "of each layer's scale)"
-            )
-        if isinstance(noise_sigma, dict):
-            unknown = sorted(set(noise_sigma) - set(self.layers))
-            missing = [n for n in self.layers if n not in noise_sigma]
-            if unknown or missing:
-                raise ValueError(f"noise_sigma must have one value per layer: unknown {unknown}, missing {missing}")
-            given = dict(noise_sigma)
+    def _setup_channels(self, noise_sigma, first) -> None:
+        """``sigmas`` and ``kinds`` of the noise and exact modes (:mod:`ibcore.plane.channels`)."""
+        if self.mi_mode == "noise":
+            if self.compressor != "pca":
+                raise ValueError("mi_mode='noise' needs compressor='pca': h(Z) is known only after an orthonormal projection")
+            if self.method == "auto" or not get_estimator(self.method).estimates_entropy:
+                raise ValueError(f"mi_mode='noise' needs an entropy estimator; {self.method!r} estimates MI only")
+            self.noise_sigma = noise_mode_sigma(self.model, noise_sigma)
+            rows = self._eval_index
         else:
-            given = {name: noise_sigma for name in self.layers}
-        rows = np.arange(self.n)
-        if self.exact_rows is not None and self.exact_rows < self.n:
-            rows = np.sort(np.random.default_rng(derived_seed(self.seed, 6)).choice(self.n, self.exact_rows,
-                                                                                      replace=False))
-        self._exact_rows_index = rows
-        for name in self.layers:
-            value = check_float(given[name], f"noise_sigma of layer {name!r}", low=0.0, low_open=True)
-            if self.sigma_scale == "layer":
-                scale = float(np.sqrt(first.outputs[name][rows].var(axis=0).mean()))
-                if not scale > 0:
-                    raise ValueError(f"layer {name!r} is constant on the evaluation rows: it has no scale "
-                                     "for sigma_scale='layer'; use sigma_scale='absolute'")
-                value = value * scale
-            self.exact_sigmas[name] = float(value)
-        upstream = self._upstream_noise(first.inputs, own_counts=True)
-        self.kinds = {name: (f"nested ({self.noise_draws} draw{'s' if self.noise_draws != 1 else ''})" if upstream[name] else "exact")
-                      for name in self.layers}
+            if noise_sigma is None:
+                raise ValueError(
+                    "mi_mode='exact' needs noise_sigma: the standard deviation of the Gaussian noise the layers "
+                    "are observed through (one value or {layer: value}; sigma_scale='layer' reads it in units "
+                    "of each layer's scale)"
+                )
+            self.noise_sigma = noise_sigma
+            rows = np.arange(self.n)
+            if self.exact_rows is not None and self.exact_rows < self.n:
+                rows = np.sort(np.random.default_rng(derived_seed(self.seed, 6)).choice(self.n, self.exact_rows,
+                                                                                          replace=False))
+            self._exact_rows_index = rows
+        self.sigmas = layer_sigmas(self.noise_sigma, self.layers, first.outputs, self.sigma_scale, rows)
+        # with observation noise the layer's own output noise is upstream of what is observed
+        own_counts = self.mi_mode == "exact" or self.observation_noise
+        if self.mi_mode == "noise" and not self.observation_noise:
+            check_output_noise(self.model, self.sigmas)
+        upstream = upstream_noise(self.model, self.layers, first.inputs, model_device(self.model), own_counts)
+        draws = f"nested ({self.noise_draws} draw{'s' if self.noise_draws != 1 else ''})"
+        nested = "upper bound" if self.mi_mode == "noise" else draws
+        self.kinds = {name: nested if upstream[name] else "exact" for name in self.layers}
 
     # -- one measurement ------------------------------------------------------------------------
 
@@ -442,7 +385,7 @@ class InformationPlaneTracker:
                 out = perturb(out)
             if self.mi_mode == "noise" and self.observation_noise:
                 rng = np.random.default_rng(derived_seed(self.seed, epoch, i, 3))
-                out = out + self.noise_sigma * rng.standard_normal(out.shape)
+                out = out + self.sigmas[name] * rng.standard_normal(out.shape)
             full = out
             labels, x_codes = self.labels, self.x_codes
             if self._eval_index is not None:  # the estimates on a fixed subset of the evaluation rows
@@ -471,7 +414,7 @@ class InformationPlaneTracker:
                             flagged.append("ixl")
                         else:
                             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-                    ixl = Estimate(h.value - noise_entropy(codes.shape[1], self.noise_sigma), h.std)
+                    ixl = Estimate(h.value - noise_entropy(codes.shape[1], self.sigmas[name]), h.std)
             except ValueError as exc:
                 raise ValueError(f"layer {name!r}, epoch {epoch}: {exc}") from exc
             # an interval entirely below zero is no mutual information: flagged like a manifold
@@ -507,7 +450,7 @@ class InformationPlaneTracker:
                 if perturb is not None:
                     out = perturb(out)
                 draws.append(out[rows])
-            res = mixture_information(np.stack(draws, axis=1), self.exact_sigmas[name], labels,
+            res = mixture_information(np.stack(draws, axis=1), self.sigmas[name], labels,
                                       samples=self.exact_samples, random_state=derived_seed(self.seed, epoch, i, 4),
                                       device=model_device(self.model))
             points.append(LayerPoint(name, self.dims[name], self.dims[name], res.ixt, res.ity, self.kinds[name],
