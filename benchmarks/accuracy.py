@@ -20,9 +20,7 @@ with an empty estimate and the reason.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
-import os
 import sys
 import time
 import warnings
@@ -37,6 +35,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import ibcore  # noqa: E402
+from ibcore import tables  # noqa: E402
+from ibcore.estimators import canonical_mutual_information, gaussian_mutual_information  # noqa: E402
 from ibcore.estimators import estimate_mutual_information as raw_mi  # noqa: E402
 from ibcore.estimators.flow import CanonicalPair, normal_scores  # noqa: E402
 from ibcore.synthetic import CorrelatedNormal, CovarianceBumps, GaussianBumps, Rectangles, image_pair  # noqa: E402
@@ -48,11 +48,6 @@ PEERS = ("sklearn-ksg", "gaussian-copula", "mine")
 
 
 # ------------------------------------------------------------------------------ closed forms
-def gaussian_mi(cov: np.ndarray, dx: int) -> float:
-    ld = np.linalg.slogdet
-    return 0.5 * (ld(cov[:dx, :dx])[1] + ld(cov[dx:, dx:])[1] - ld(cov)[1])
-
-
 def student_h(nu: float, k: int) -> float:
     """The dof term of the multivariate Student-t MI (Arellano-Valle, Contreras-Reyes & Genton,
     Scand. J. Stat. 2013)."""
@@ -63,14 +58,14 @@ def student_h(nu: float, k: int) -> float:
 # ------------------------------------------------------------------------------ samplers
 def _gauss(dx, dy, mi):
     def draw(n, rng):
-        return (*CorrelatedNormal(dx, dy, mi).sample(n, seed=rng), mi)
+        return (*CorrelatedNormal(dx, dy, mi).sample(n, random_state=rng), mi)
     return draw
 
 
 def _sparse(dx, dy, pairs, mi):
     """``pairs`` correlated coordinates hidden among independent ones, mixed by fixed rotations."""
     def draw(n, rng):
-        x0, y0 = CorrelatedNormal(pairs, pairs, mi, mixing=False).sample(n, seed=rng)
+        x0, y0 = CorrelatedNormal(pairs, pairs, mi, mixing=False).sample(n, random_state=rng)
         x = np.hstack([x0, rng.standard_normal((n, dx - pairs))])
         y = np.hstack([y0, rng.standard_normal((n, dy - pairs))])
         qx = ortho_group.rvs(dx, random_state=101)
@@ -88,7 +83,7 @@ def _student(dx, dy, nu, rho):
         z = rng.multivariate_normal(np.zeros(d), cov, size=n)
         s = rng.chisquare(nu, size=n) / nu
         w = z / np.sqrt(s)[:, None]
-        truth = gaussian_mi(cov, dx) + student_h(nu, dx) + student_h(nu, dy) - student_h(nu, d)
+        truth = gaussian_mutual_information(cov, dx) + student_h(nu, dx) + student_h(nu, dy) - student_h(nu, d)
         return w[:, :dx], w[:, dx:], float(truth)
     return draw
 
@@ -113,14 +108,14 @@ def _spiral(a, speed=0.5):
 
 def _mapped(dx, dy, mi, fn):
     def draw(n, rng):
-        x, y = CorrelatedNormal(dx, dy, mi).sample(n, seed=rng)
+        x, y = CorrelatedNormal(dx, dy, mi).sample(n, random_state=rng)
         return fn(x), fn(y), mi
     return draw
 
 
 def _images(generator, mi):
     def draw(n, rng):
-        pair = image_pair(generator, mi, n, seed=rng)
+        pair = image_pair(generator, mi, n, random_state=rng)
         return pair.x, pair.y, mi
     return draw
 
@@ -163,7 +158,7 @@ QUICK = ("gauss-2x2", "student-2x2-nu3", "halfcube-3x3", "bumps16-2", "layer-3")
 def gaussian_copula(x, y):
     """Ince et al. (2017): normal scores, then the Gaussian MI of the canonical correlations."""
     cp = CanonicalPair().fit(normal_scores(x), normal_scores(y))
-    return float(-0.5 * np.log1p(-np.clip(cp.rho_, 0, 1 - 1e-12) ** 2).sum()), math.nan
+    return canonical_mutual_information(np.clip(cp.rho_, 0, 1 - 1e-12)), math.nan
 
 
 def sklearn_ksg(x, y, seed):
@@ -183,7 +178,7 @@ def run_method(method, x, y, seed, args, cache):
     xf, yf = _flat(x), _flat(y)
     d = xf.shape[1] + yf.shape[1]
     if method == "auto":
-        est = ibcore.mutual_information(x, y, seed=seed)
+        est = ibcore.mutual_information(x, y, random_state=seed)
         cache["auto"] = est
         note = f"{est.details['method']}; codes {est.details['x']['code_dim']}+{est.details['y']['code_dim']}"
         return est.value, est.std, note + ("; unstable" if est.unstable else "")
@@ -195,7 +190,7 @@ def run_method(method, x, y, seed, args, cache):
                 and a.details["y"]["compressor"] == "none":
             # auto ran FlowMI with its defaults on these very arrays (its estimate, or its cross-check)
             return a.details["flow"], a.details["flow_std"], "the same computation as auto"
-        est = raw_mi(xf, yf, "flow", seed=seed)
+        est = raw_mi(xf, yf, "flow", random_state=seed)
         return est.value, est.std, ""
     if method in ("kde-ml", "kde-lse") and d > 8:
         return math.nan, math.nan, "not run: KDE beyond 8 joint dimensions (cost, curse of dimension)"
@@ -213,7 +208,7 @@ def run_method(method, x, y, seed, args, cache):
     if method == "mine":
         if args.mine_epochs == 0:
             return math.nan, math.nan, "not run (--mine-epochs 0)"
-        est = raw_mi(x if image else xf, y if image else yf, "mine", epochs=args.mine_epochs, seed=seed,
+        est = raw_mi(x if image else xf, y if image else yf, "mine", epochs=args.mine_epochs, random_state=seed,
                      progress=False)
         return est.value, est.std, f"{args.mine_epochs} epochs"
     if method == "sklearn-ksg":
@@ -232,27 +227,15 @@ def run_method(method, x, y, seed, args, cache):
 
 # ------------------------------------------------------------------------------ table
 def read_rows(path: Path) -> list[dict]:
+    """The rows of the table, typed (an empty cell is NaN); none when it does not exist yet."""
     if not path.exists():
         return []
-    with path.open(newline="") as fh:
-        rows = []
-        for r in csv.DictReader(fh):
-            for c in ("truth", "estimate", "std", "seconds"):
-                r[c] = float(r[c]) if r[c] not in ("", "nan") else math.nan
-            r["seed"], r["n"] = int(r["seed"]), int(r["n"])
-            rows.append(r)
-        return rows
+    return tables.read_rows(path, COLUMNS, ints=("seed", "n"), floats=("truth", "estimate", "std", "seconds"))
 
 
 def append_row(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        w = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
-        if new:
-            w.writeheader()
-        w.writerow({c: ("" if isinstance(row[c], float) and math.isnan(row[c]) else row[c]) for c in COLUMNS})
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one row (NaN as an empty cell), synced."""
+    tables.append_row(path, COLUMNS, row, nan="")
 
 
 def within(err: float, truth: float) -> bool:

@@ -12,9 +12,7 @@ rewritten at the end.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import ibcore  # noqa: E402
+from ibcore.tables import append_row, read_rows  # noqa: E402
 from ibcore.synthetic import CorrelatedNormal, CorrelatedUniform  # noqa: E402
 
 sys.path.insert(0, str(HERE))
@@ -46,8 +45,8 @@ def _labels(n, rng):
 
 
 FAMILIES = {
-    "gaussian 2+2, 1 nat": lambda n, rng: (*CorrelatedNormal(2, 2, 1.0).sample(n, seed=rng), 1.0),
-    "uniform 2+2, 1 nat": lambda n, rng: (*CorrelatedUniform(2, 2, 1.0).sample(n, seed=rng), 1.0),
+    "gaussian 2+2, 1 nat": lambda n, rng: (*CorrelatedNormal(2, 2, 1.0).sample(n, random_state=rng), 1.0),
+    "uniform 2+2, 1 nat": lambda n, rng: (*CorrelatedUniform(2, 2, 1.0).sample(n, random_state=rng), 1.0),
     "student-t 2+2, nu 5": lambda n, rng: _student(2, 2, 5.0, 0.5)(n, rng),
     "labels (4 classes, 10 % noise)": _labels,
 }
@@ -56,11 +55,11 @@ METHODS = ("auto", "flow", "kl", "wkl", "ksg", "kde-ml")
 
 def estimate(method, x, y, seed):
     if method == "auto":
-        return ibcore.mutual_information(x, y, seed=seed)
+        return ibcore.mutual_information(x, y, random_state=seed)
     if method == "flow":
         if y.ndim == 1:
             return None  # labels: not consistent (the flow needs a continuous y)
-        return ibcore.mutual_information(x, y, "flow", seed=seed)
+        return ibcore.mutual_information(x, y, "flow", random_state=seed)
     return ibcore.mutual_information(x, y, method)
 
 
@@ -79,8 +78,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     done = set()
     if out.exists():
-        with out.open(newline="") as fh:
-            done = {(r["family"], r["method"], int(r["seed"]), int(r["n"])) for r in csv.DictReader(fh)}
+        done = {(r["family"], r["method"], r["seed"], r["n"]) for r in read_rows(out, COLUMNS, ints=("seed", "n"))}
     methods = args.methods.split(",")
     for seed in range(args.seeds):
         for fam, draw in FAMILIES.items():
@@ -97,22 +95,14 @@ def main(argv=None) -> int:
                 row = dict(family=fam, method=m, seed=seed, n=args.n, truth=truth,
                            estimate="" if est is None else est.value, std="" if est is None else est.std,
                            seconds=time.perf_counter() - t0)
-                new = not out.exists()
-                with out.open("a", newline="") as fh:
-                    w = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
-                    if new:
-                        w.writeheader()
-                    w.writerow(row)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                append_row(out, COLUMNS, row)
         print(f"seed {seed} done", flush=True)
     write_markdown(out, Path(args.md), args.n)
     return 0
 
 
 def write_markdown(csv_path: Path, md_path: Path, n: int) -> None:
-    with csv_path.open(newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if int(r["n"]) == n and r["estimate"] != ""]
+    rows = [r for r in read_rows(csv_path, COLUMNS, ints=("n",)) if r["n"] == n and r["estimate"] != ""]
     lines = ["# Coverage of the 95 % intervals", "",
              f"`python benchmarks/coverage.py`: n = {n}, one fresh sample per seed; *coverage* is the share of "
              "seeds whose interval `estimate ± 1.96 std` contains the truth (target ≥ 90 % where the method "

@@ -139,14 +139,14 @@ def run_family(family: str, seed: int, epochs: int, steps: int, estimators, writ
         estimators = [e for e in estimators if e != "noise"]
     for name in estimators:
         if not (name == "noise" and family == "observed"):  # that one is built per epoch (its sigma)
-            trackers[name] = InformationPlaneTracker(net, layers, x, y, seed=seed, **ESTIMATORS[name])
+            trackers[name] = InformationPlaneTracker(net, layers, x, y, random_state=seed, **ESTIMATORS[name])
     for epoch in range(epochs + 1):
         if epoch > 0:
             for _ in range(steps):
                 opt.zero_grad()
                 nn.functional.cross_entropy(net(tx), ty).backward()
                 opt.step()
-        outputs = collect(net, x, layers, labels=y, seed=derived_seed(seed, epoch, 1)).outputs
+        outputs = collect(net, x, layers, labels=y, random_state=derived_seed(seed, epoch, 1)).outputs
         perturb = None
         if family == "observed":  # observed through noise of the layer's per-unit scale at this epoch
             sigmas = {n: float(np.sqrt(outputs[n].var(axis=0).mean())) for n in layers}
@@ -166,7 +166,7 @@ def run_family(family: str, seed: int, epochs: int, steps: int, estimators, writ
             own, observation = truth, perturb
             if name == "noise":
                 if family == "observed":  # the layer scale of this epoch, the truth's channel
-                    trackers[name] = InformationPlaneTracker(net, layers, x, y, seed=seed, noise_sigma=1.0,
+                    trackers[name] = InformationPlaneTracker(net, layers, x, y, random_state=seed, noise_sigma=1.0,
                                                              sigma_scale="layer", **ESTIMATORS[name])
                     own, observation = truth, None  # the tracker draws its own observation noise
                 else:

@@ -3,7 +3,8 @@
 Subcommands register themselves in :data:`SUBCOMMANDS` with the :func:`subcommand` decorator:
 each is a function ``build(parser)`` that adds its arguments to its own sub-parser and returns
 the function that runs it (``run(args) -> int``). A new subcommand (e.g. ``ibcore plane`` for the
-information plane) is one more decorated builder; nothing else changes.
+information plane) is one more decorated builder; nothing else changes. The options of
+``synthetic`` and ``plane`` are those of their settings classes (:mod:`ibcore.cli_options`).
 
 Example::
 
@@ -17,6 +18,9 @@ import dataclasses
 import json
 import sys
 from typing import Callable
+
+from .cli_options import add_synthetic_options, argument_type, synthetic_fields
+from .validation import parse_int, parse_list
 
 __all__ = ["main", "build_parser", "subcommand", "SUBCOMMANDS"]
 
@@ -32,88 +36,14 @@ def subcommand(name: str, help: str):
     return register
 
 
-def _csv_list(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("expected a comma-separated list")
-    return items
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(t) for t in _csv_list(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
-
-
-def _choices(allowed, what):
-    def parse(text):
-        items = _csv_list(text)
-        bad = [t for t in items if t not in allowed]
-        if bad:
-            raise argparse.ArgumentTypeError(f"unknown {what} {bad[0]!r}; choose from {', '.join(allowed)}")
-        return items
-    return parse
-
-
 @subcommand("synthetic", "Algorithm 1: estimators vs the true MI on synthetic images (figures 3 and 4)")
 def _build_synthetic(p: argparse.ArgumentParser):
-    from .executor import SCHEDULER_HELP
-    from .estimators import estimator_names
     from .compression import compressor_names
-    from .synthetic import DATASETS, INPUTS
+    from .estimators import estimator_names
+    from .synthetic import DATASETS, INPUTS, SweepSettings
 
-    p.add_argument("--dataset", type=_choices(tuple(DATASETS), "dataset"), default=["gaussians"],
-                   help=f"comma-separated datasets: {', '.join(DATASETS)} (default gaussians)")
-    p.add_argument("--size", type=_int_list, default=[16],
-                   help="comma-separated image sides, e.g. 16,32 (antipca: ambient dimension, 32)")
-    p.add_argument("--estimators", type=_choices(estimator_names(), "estimator"), default=["kl", "wkl"],
-                   help=f"comma-separated: {', '.join(estimator_names())} (default kl,wkl)")
-    p.add_argument("--compressor", type=_choices(compressor_names(none=True), "compressor"), default=["ae"],
-                   help="comma-separated: ae, pca, flow (the autoencoder, then a normalizing flow onto N(0, I)), "
-                        "none (estimators on raw images); default ae")
-    p.add_argument("--grid", default=None,
-                   help="true MI values, nats: start:stop:num or a list (default 0:10:41; antipca 0:4:41)")
-    p.add_argument("--n", type=_positive_int, default=5000, help="sample pairs per MI value (default 5000)")
-    p.add_argument("--out", required=True, help="output directory (CSV, figure, cached compressors)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="master seed (default 0)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--ae-epochs", type=_positive_int, default=None, help="autoencoder epoch budget")
-    p.add_argument("--ae-patience", type=_positive_int, default=None, help="autoencoder early-stopping patience")
-    p.add_argument("--mine-epochs", type=_positive_int, default=None, help="MINE epoch budget (default 1000)")
-    p.add_argument("--mine-inputs", type=_choices(INPUTS, "MINE input"), default=["raw"],
-                   help="inputs of MINE: raw, latent, compressed (default raw)")
-    p.add_argument("--train-size", type=_positive_int, default=6000,
-                   help="marginal images to train each compressor (default 6000)")
-    p.add_argument("--val-size", type=_nonneg_int, default=1000, help="validation images (default 1000)")
-    p.add_argument("--noise-std", type=float, default=0.0,
-                   help="std of Gaussian noise added to the images (default 0; >0 gives PCA bounds)")
-    p.add_argument("--no-latent", action="store_true", help="skip the estimates on the latent parameters")
-    p.add_argument("--threads", type=_positive_int, default=1,
-                   help="torch and BLAS CPU threads of each cell, wherever it runs (default 1)")
-    p.add_argument("--scheduler", default=None, help=SCHEDULER_HELP)
-    p.add_argument("--no-figure", action="store_true", help="do not draw the PNG figure")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_synthetic_options(p, SweepSettings(), datasets=DATASETS, estimators=estimator_names(),
+                          compressors=compressor_names(none=True), inputs=INPUTS)
     return _run_synthetic
 
 
@@ -123,17 +53,7 @@ def _run_synthetic(args) -> int:
     from .executor import parse_scheduler
     from .synthetic import SweepSettings, plot_estimates, run_algorithm1
 
-    ae = {}
-    if args.ae_epochs is not None:
-        ae["epochs"] = args.ae_epochs
-    if args.ae_patience is not None:
-        ae["patience"] = args.ae_patience
-    mine = {"epochs": args.mine_epochs} if args.mine_epochs is not None else {}
-    settings = SweepSettings(
-        datasets=args.dataset, sizes=args.size, estimators=args.estimators, compressors=args.compressor,
-        grid=args.grid, n=args.n, seed=args.seed, latent=not args.no_latent, mine_inputs=args.mine_inputs,
-        train_size=args.train_size, val_size=args.val_size, noise_std=args.noise_std, ae_options=ae,
-        mine_options=mine, device=args.device, threads=args.threads)
+    settings = SweepSettings(**synthetic_fields(args))
     rows = run_algorithm1(args.out, settings, progress=not args.quiet, scheduler=parse_scheduler(args.scheduler))
     out = Path(args.out)
     print(f"{len(rows)} rows in {out / 'results.csv'}")
@@ -154,13 +74,43 @@ def _run_synthetic(args) -> int:
 
 
 @subcommand("plane", "information planes of the paper's MNIST classifier during training (Algorithm 2)")
-def _plane(parser: argparse.ArgumentParser):
+def _build_plane(parser: argparse.ArgumentParser):
     from .plane.experiment import add_plane_arguments
-    from .plane.seeds import add_seed_arguments, run_plane_cli
 
-    add_plane_arguments(parser)
-    add_seed_arguments(parser)  # --seeds, --scheduler
-    return run_plane_cli
+    add_plane_arguments(parser)  # with --seeds and --scheduler
+    return _run_plane
+
+
+def _run_plane(args) -> int:
+    """One run (:func:`~ibcore.plane.experiment.run_plane_command`), the seeds of ``--seeds``, or
+    one run as a task on ``--scheduler``."""
+    import numpy as np
+
+    from .executor import parse_scheduler
+    from .plane import PlaneSettings, run_plane_seeds
+    from .plane.experiment import run_plane_command
+    from .plane.seeds import run_plane_task
+
+    scheduler = parse_scheduler(args.scheduler)
+    if args.seeds is None and scheduler is None:
+        return run_plane_command(args)
+    settings = PlaneSettings.from_args(args)
+    progress, figures = not args.no_progress, not args.no_figures
+    if args.seeds is None:
+        res = run_plane_task(settings, out=args.out, scheduler=scheduler, progress=progress, figures=figures)
+        last = res.metrics[-1]
+        print(f"[ibcore] {len(res.metrics)} epochs in {args.out}: test accuracy {last['test_accuracy']:.4f}")
+        return 0
+    res = run_plane_seeds(settings, seeds=args.seeds, out=args.out, scheduler=scheduler, progress=progress,
+                          figures=figures)
+    accs = [r.metrics[-1]["test_accuracy"] for r in res.runs.values()]
+    print(f"[ibcore] {len(res.seeds)} seeds in {res.out}: final test accuracy {np.mean(accs):.4f} ± "
+          f"{np.std(accs, ddof=1) if len(accs) > 1 else 0.0:.4f} (mean ± std over seeds)")
+    for p in res.phases:
+        if p["seeds_with_phase"]:
+            print(f"[ibcore]   {p['layer']}: {p['phase']} phase in {p['seeds_with_phase']} of {p['n_seeds']} seeds")
+    print(f"[ibcore] tables: {res.out / 'aggregate.csv'}, {res.out / 'phases.csv'}, {res.out / 'phase_segments.csv'}")
+    return 0
 
 
 @subcommand("mi", "mutual information between two arrays in files (.npy, .npz, .csv), auto by default")
@@ -170,7 +120,8 @@ def _build_mi(p: argparse.ArgumentParser):
     p.add_argument("--y-labels", action="store_true", help="read Y as discrete labels (one label per row)")
     p.add_argument("--method", default="auto",
                    help="auto (default), flow, wkl, kl, ksg, kde-ml, kde-lse or mine")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of auto / flow / mine (default 0)")
+    p.add_argument("--seed", type=argument_type(parse_int, "seed", minimum=0), default=0,
+                   help="seed of auto / flow / mine (default 0)")
     p.add_argument("--level", type=float, default=0.95, help="confidence level of the interval (default 0.95)")
     p.add_argument("--x-key", default=None, help="array name inside an .npz file of X")
     p.add_argument("--y-key", default=None, help="array name inside an .npz file of Y")
@@ -241,7 +192,7 @@ def _run_mi(args) -> int:
             y = y.astype(np.int64)
     options = {"discrete_y": True} if args.y_labels else {}
     if args.method in ("auto", "flow", "mine"):
-        options["seed"] = args.seed
+        options["random_state"] = args.seed
     est = mutual_information(x, y, args.method, **options)
     lo, hi = est.ci(args.level)
     details = getattr(est, "details", {"method": args.method})
@@ -270,7 +221,7 @@ def _build_store(p: argparse.ArgumentParser):
     from .reproduce import PARTS
 
     p.add_argument("--params", required=True, help="parameters file with synthetic and mnist sections, e.g. params/cpu.yaml")
-    p.add_argument("--part", type=_choices(PARTS, "part"), default=list(PARTS),
+    p.add_argument("--part", type=argument_type(parse_list, "part", choices=PARTS), default=list(PARTS),
                    help="comma-separated parts: synthetic, mnist (default both)")
     p.add_argument("--out", default=None, help="stored-results folder (default results/<name of the parameters file>)")
     p.add_argument("--seeds", default="0:3", help="seeds of the information-plane runs (default 0:3)")

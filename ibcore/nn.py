@@ -230,3 +230,39 @@ def train_loop(
     if best_state is not None:
         model.load_state_dict(best_state)
     return res
+
+
+def fit_likelihood(model, nll: Callable, train: tuple, val: tuple, *, lr: float, epochs: int, batch_size: int,
+                   patience: int, seed: int, device, progress: bool, desc: str) -> TrainResult:
+    """Fit a density model by Adam on its negative log-likelihood, early stopping on held-out data.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or object with ``parameters``, ``state_dict`` and ``load_state_dict``
+        Trained in place; its best state (lowest held-out NLL) is restored at the end.
+    nll : callable
+        ``nll(*tensors) -> scalar tensor``: the mean negative log-likelihood (nats per sample)
+        of the rows given, one tensor per variable (e.g. ``(z,)`` or ``(u, v)``).
+    train, val : tuple of tensors
+        The training and validation rows, one tensor per variable, same first dimension.
+    lr, epochs, batch_size, patience, seed, device, progress, desc
+        Adam's learning rate and :func:`train_loop`'s budget, shuffling seed, progress bar.
+    """
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=float(lr))
+
+    def step(idx):
+        opt.zero_grad()
+        loss = nll(*(t[idx] for t in train))
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def evaluate():
+        with torch.no_grad():
+            return nll(*val).item()
+
+    return train_loop(step, len(train[0]), epochs=int(epochs), batch_size=int(batch_size),
+                      generator=make_generator(seed, device), evaluate=evaluate, mode="min",
+                      patience=int(patience), model=model, progress=progress, desc=desc, postfix="NLL")

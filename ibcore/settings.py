@@ -15,7 +15,7 @@ import dataclasses
 import json
 from typing import Any
 
-__all__ = ["Settings", "RESUMABLE"]
+__all__ = ["Settings", "RESUMABLE", "store_arguments"]
 
 #: field metadata of an option that may change between runs into one directory
 RESUMABLE = {"resume": False}
@@ -97,3 +97,17 @@ class Settings:
         names = self.result_fields() if fields is None else tuple(fields)
         mine, theirs = self.to_dict(), other.to_dict()
         return [f"{n}: {mine[n]!r} vs {theirs[n]!r}" for n in names if mine[n] != theirs[n]]
+
+
+def store_arguments(obj, arguments: dict) -> None:
+    """Store each parameter of ``type(obj).__init__`` as the attribute of the same name.
+
+    scikit-learn's convention: a constructor only stores its parameters, unchanged, and
+    ``get_params`` reads them back by the names of the signature; validation waits for ``fit``.
+    ``arguments`` is the constructor's ``locals()``.
+    """
+    import inspect
+
+    for name, p in inspect.signature(type(obj).__init__).parameters.items():
+        if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            setattr(obj, name, arguments[name])

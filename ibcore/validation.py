@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = [
     "as_real_array", "as_samples", "check_fitted", "seed_sequence", "derived_seed", "as_labels", "is_discrete_labels", "check_int", "check_float", "check_choice", "check_seed",
-    "check_same_length", "check_no_duplicates",
+    "check_same_length", "check_no_duplicates", "parse_int", "parse_list",
 ]
 
 
@@ -119,6 +119,62 @@ def check_int(value, name: str, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def parse_int(text, name: str, minimum: int | None = None) -> int:
+    """An integer written as text (a command-line value such as ``"12"``, ``" 12 "`` or
+    ``"1_000"``), ``>= minimum`` when given.
+
+    ``TypeError`` unless ``text`` is a string; ``ValueError`` naming ``name`` when it is not an
+    integer (``"1.5"``, ``"x"``) or is below ``minimum`` (:func:`check_int`).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be given as text, got {text!r}")
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {text!r}") from None
+    return value if minimum is None else check_int(value, name, minimum)
+
+
+def parse_list(text, name: str, *, item=None, choices=None) -> list:
+    """The items of a comma-separated list written as text (``"16, 32"``; blank items dropped).
+
+    Parameters
+    ----------
+    text : str
+    name : str
+        What one item is, in the error messages (``"size"``, ``"estimator"``).
+    item : callable, optional
+        ``item(text, name) -> value`` reads each item (e.g. :func:`parse_int`); default: the
+        stripped text.
+    choices : sequence, optional
+        The values an item may take.
+
+    Returns
+    -------
+    list
+
+    Raises
+    ------
+    TypeError
+        ``text`` is not a string.
+    ValueError
+        The list is empty, an item does not read (the message of ``item``) or is not one of
+        ``choices`` (``unknown <name> 'x'; choose from a, b``).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"a list of {name} values must be given as text, got {text!r}")
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"no {name} in {text!r}: expected a comma-separated list")
+    if item is not None:
+        items = [item(t, name) for t in items]
+    if choices is not None:
+        bad = [v for v in items if v not in choices]
+        if bad:
+            raise ValueError(f"unknown {name} {bad[0]!r}; choose from {', '.join(str(c) for c in choices)}")
+    return items
 
 
 def check_same_length(x: np.ndarray, y: np.ndarray, names=("x", "y")) -> None:

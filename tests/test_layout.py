@@ -14,7 +14,7 @@ import pytest
 import ibcore
 
 PACKAGE = Path(ibcore.__file__).resolve().parent
-GROUND = {"result", "validation", "device", "nn", "settings", "executor", "report", "registry"}
+GROUND = {"result", "validation", "device", "nn", "settings", "executor", "report", "registry", "tables", "cli_options"}
 # what each part may import (besides itself); the top-level __init__, __main__, api and cli sit above all
 ALLOWED = {
     "ground": {"ground"},

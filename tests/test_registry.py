@@ -89,7 +89,7 @@ def test_registered_toys_are_listed_everywhere(toys):
 
 
 def test_toy_estimator_in_mutual_information(toys):
-    x, y = CorrelatedNormal(2, 2, 1.0).sample(4000, seed=0)
+    x, y = CorrelatedNormal(2, 2, 1.0).sample(4000, random_state=0)
     for est in (ibcore.estimators.estimate_mutual_information(x, y, "gauss"), ibcore.mutual_information(x, y, method="gauss")):
         # a Gaussian model on Gaussian data: only sampling error (its own standard error)
         assert abs(est.value - 1.0) < 4 * est.std + 0.01
@@ -102,7 +102,7 @@ def test_toy_estimator_in_mutual_information(toys):
 
 
 def test_toy_estimator_and_compressor_in_lossy_mutual_information(toys):
-    x, y = CorrelatedNormal(2, 2, 1.5).sample(3000, seed=1)
+    x, y = CorrelatedNormal(2, 2, 1.5).sample(3000, random_state=1)
     rng = np.random.default_rng(2)
     # injective linear maps into 12 dimensions keep the MI; the toy compressor recovers the plane
     wide_x, wide_y = x @ rng.standard_normal((2, 12)), y @ rng.standard_normal((2, 12))
@@ -171,7 +171,7 @@ def test_plugins_arrive_through_entry_points(tmp_path, monkeypatch):
         monkeypatch.setattr(table, "_loaded", False)
     assert estimator_names()[-1] == "plug-kl" and "kl" in estimator_names()
     assert compressor_names()[-1] == "plug-pca"
-    x, y = CorrelatedNormal(2, 2, 1.0).sample(2000, seed=3)
+    x, y = CorrelatedNormal(2, 2, 1.0).sample(2000, random_state=3)
     assert abs(ibcore.estimators.estimate_mutual_information(x, y, "plug-kl").value
                - ibcore.estimators.estimate_mutual_information(x, y, "kl").value) < 1e-12
     assert "toyplugin" in sys.modules

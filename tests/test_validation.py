@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ibcore.validation import as_labels, as_samples, check_int, check_no_duplicates, check_same_length
+from ibcore.validation import (as_labels, as_samples, check_int, check_no_duplicates, check_same_length, parse_int,
+                               parse_list)
 
 
 def test_as_samples_shapes_and_dtype():
@@ -88,6 +89,32 @@ def test_check_int():
         check_int(2.0, "k", 1)
     with pytest.raises(ValueError, match="k must be >= 1, got 0"):
         check_int(0, "k", 1)
+
+
+def test_parse_int_reads_command_line_integers():
+    assert parse_int("12", "n") == 12 and parse_int(" 12 ", "n") == 12 and parse_int("1_000", "n", 1) == 1000
+    assert parse_int("-3", "shift") == -3
+    for bad in ("1.5", "x", ""):
+        with pytest.raises(ValueError, match=f"n must be an integer, got {bad!r}"):
+            parse_int(bad, "n")
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        parse_int("-1", "seed", minimum=0)
+    with pytest.raises(TypeError, match="n must be given as text"):
+        parse_int(5, "n")
+
+
+def test_parse_list_reads_comma_lists():
+    assert parse_list("a, b,,c ", "name") == ["a", "b", "c"]
+    assert parse_list("16,32", "size", item=parse_int) == [16, 32]
+    assert parse_list("kl", "estimator", choices=("kl", "wkl")) == ["kl"]
+    with pytest.raises(ValueError, match="no size in ' , ': expected a comma-separated list"):
+        parse_list(" , ", "size")
+    with pytest.raises(ValueError, match="size must be an integer, got 'a'"):
+        parse_list("16,a", "size", item=parse_int)
+    with pytest.raises(ValueError, match="unknown estimator 'foo'; choose from kl, wkl"):
+        parse_list("kl,foo", "estimator", choices=("kl", "wkl"))
+    with pytest.raises(TypeError, match="must be given as text"):
+        parse_list(["a"], "name")
 
 
 def test_check_same_length():

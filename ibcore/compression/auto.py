@@ -173,7 +173,7 @@ def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool) -
     if len(train) > _AE_TRAIN:
         train = train[rng.choice(len(train), _AE_TRAIN, replace=False)]
     with limit_threads(1):
-        ae = ConvAutoencoder(c, epochs=_AE_EPOCHS, patience=5, batch_size=128, seed=seed, device=device,
+        ae = ConvAutoencoder(c, epochs=_AE_EPOCHS, patience=5, batch_size=128, random_state=seed, device=device,
                              progress=progress).fit(train)
         codes = [ae.transform(s) for s in sides]
         errors = [float(ae.reconstruction_error(s, per="coordinate")) for s in sides]
@@ -202,7 +202,7 @@ def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bo
         rec.update(compressor="pca", code_dim=c, lossless=True, variance_lost=lost)
         return pca.transform(flat)
     with limit_threads(1):
-        ae = DenseAutoencoder(c, epochs=200, patience=15, seed=seed, device=device, progress=progress).fit(flat)
+        ae = DenseAutoencoder(c, epochs=200, patience=15, random_state=seed, device=device, progress=progress).fit(flat)
     rec.update(compressor="dense-autoencoder", code_dim=c, lossless=None,
                reconstruction_error=float(ae.reconstruction_error(flat, per="coordinate")))
     return ae.transform(flat)
@@ -234,7 +234,7 @@ def prepare_sides(arrays: list[np.ndarray], recs: list[dict], seed: int, device,
 def _continuous(xs, ys, seed, device, progress, details) -> tuple[float, float, float]:
     """``(value, std, bias)`` on prepared continuous codes by step 2 of the module docstring;
     fills ``details``."""
-    flow = FlowMI(seed=seed, device=device, progress=progress).fit(xs, ys)
+    flow = FlowMI(random_state=seed, device=device, progress=progress).fit(xs, ys)
     est = flow.estimate()
     held_out = float(flow.pointwise_.mean())
     details.update(method="flow", held_out=held_out, in_sample=flow.in_sample_,
@@ -279,13 +279,13 @@ def widen_unstable(std: float, bias: float) -> tuple[float, bool]:
     return (math.sqrt(std * std + bias * bias) if unstable else std), unstable
 
 
-def auto_entropy(x, *, seed: int = 0, **options) -> Estimate:
+def auto_entropy(x, *, random_state: int = 0, **options) -> Estimate:
     """Differential entropy in nats, ``method="auto"``: weighted KL with its k rule, refusing a
     sample that lies near a lower-dimensional set (its differential entropy is not finite)."""
     flat = as_real_array(x, "x")
     flat = flat[:, None] if flat.ndim == 1 else flat.reshape(len(flat), -1)
     d = flat.shape[1]
-    d_id = side_intrinsic_dimension(flat.astype(np.float64), seed)
+    d_id = side_intrinsic_dimension(flat.astype(np.float64), random_state)
     if d > 1 and manifold_suspected(d, d_id, len(flat)):
         raise ValueError(
             f"x lies near a {d_id:.2g}-dimensional set inside {d} dimensions (TwoNN): its differential "

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..settings import store_arguments
 from ..validation import check_choice, check_fitted, check_float, check_int
 from .base import as_flat, as_images
 from .torch_base import TorchAutoencoder
@@ -82,7 +83,7 @@ class ConvAutoencoder(TorchAutoencoder):
         Held-out share of the rows for the validation loss; 0 disables it.
     patience : int or None, default 20
         Early stopping on the validation loss (best weights restored); ``None`` runs all epochs.
-    seed : int, optional
+    random_state : int, optional
         Seeds weights, the split, shuffles and noise (bit-reproducible on CPU).
     device : {"auto", "cpu", "cuda"} or torch.device, default "auto"
     progress : bool, default True
@@ -110,23 +111,9 @@ class ConvAutoencoder(TorchAutoencoder):
     def __init__(self, latent_dim: int, image_size: int | None = None, *, channels: int = 8,
                  epochs: int = 100, batch_size: int = 128, lr: float = 1e-3, loss: str = "l1",
                  input_noise: float = 0.1, latent_noise: float = 0.02, output_activation: str = "auto",
-                 validation_fraction: float = 0.1, patience: int | None = 20, seed=None,
+                 validation_fraction: float = 0.1, patience: int | None = 20, random_state=None,
                  device="auto", progress: bool = True):
-        self.latent_dim = latent_dim
-        self.image_size = image_size
-        self.channels = channels
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.loss = loss
-        self.input_noise = input_noise
-        self.latent_noise = latent_noise
-        self.output_activation = output_activation
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        store_arguments(self, locals())
 
     @staticmethod
     def _check_size(s, name):
@@ -234,7 +221,7 @@ class DenseAutoencoder(TorchAutoencoder):
     dropout : float, default 0.0
         Dropout before each hidden layer of the encoder (the authors' layer autoencoders use 0.1).
     standardize : bool, default True
-    epochs, batch_size, lr, loss, input_noise, latent_noise, validation_fraction, patience, seed,
+    epochs, batch_size, lr, loss, input_noise, latent_noise, validation_fraction, patience, random_state,
     device, progress
         As in :class:`ConvAutoencoder`; here ``loss`` defaults to ``"mse"``, ``input_noise`` (in
         standardised units) to 0 and ``latent_noise`` (relative) to 0.
@@ -255,25 +242,9 @@ class DenseAutoencoder(TorchAutoencoder):
                  latent_activation: str | None = None, dropout: float = 0.0, standardize: bool = True,
                  epochs: int = 200, batch_size: int = 256, lr: float = 1e-3, loss: str = "mse",
                  input_noise: float = 0.0, latent_noise: float = 0.0,
-                 validation_fraction: float = 0.1, patience: int | None = 20, seed=None,
+                 validation_fraction: float = 0.1, patience: int | None = 20, random_state=None,
                  device="auto", progress: bool = True):
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.linear_encoder = linear_encoder
-        self.latent_activation = latent_activation
-        self.dropout = dropout
-        self.standardize = standardize
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.loss = loss
-        self.input_noise = input_noise
-        self.latent_noise = latent_noise
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+        store_arguments(self, locals())
 
     def _hidden(self):
         h = self.hidden
@@ -363,7 +334,7 @@ class InputEncoder:
     latent_dim : int, default 4
         Code size (the paper: 4 for MNIST).
     **options
-        Passed to :class:`ConvAutoencoder` (epochs, lr, seed, device, progress, ...).
+        Passed to :class:`ConvAutoencoder` (epochs, lr, random_state, device, progress, ...).
     """
 
     def __init__(self, latent_dim: int = 4, **options):

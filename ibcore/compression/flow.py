@@ -24,7 +24,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..device import resolve_device
 from ..estimators.flow import check_flow_options, start_at_identity, whitener
-from ..nn import limit_threads, make_generator, seeded, to_tensor, train_loop
+from ..nn import fit_likelihood, limit_threads, seeded, to_tensor
+from ..settings import store_arguments
 from ..validation import check_fitted
 from .base import as_flat, check_per, squared_error
 
@@ -85,7 +86,7 @@ class FlowCompressor(TransformerMixin, BaseEstimator):
     patience : int, default 10
         Early stopping on the validation negative log-likelihood (best weights restored).
     validation_fraction : float, default 0.2
-    seed : int, optional
+    random_state : int, optional
         Seeds the split, the initial weights and the shuffles (bit-reproducible on the CPU).
     device : {"cpu", "auto", "cuda"}, default "cpu"
     progress : bool, default False
@@ -107,21 +108,9 @@ class FlowCompressor(TransformerMixin, BaseEstimator):
 
     def __init__(self, base=None, *, fit_base: bool = True, transforms: int = 3, hidden=(64, 64),
                  epochs: int = 300, batch_size: int = 256, lr: float = 1e-3, patience: int = 10,
-                 validation_fraction: float = 0.2, seed=None, device="cpu", progress: bool = False,
+                 validation_fraction: float = 0.2, random_state=None, device="cpu", progress: bool = False,
                  threads: int | None = 1):
-        self.base = base
-        self.fit_base = fit_base
-        self.transforms = transforms
-        self.hidden = hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.seed = seed
-        self.device = device
-        self.progress = progress
-        self.threads = threads
+        store_arguments(self, locals())
 
     def _check(self):
         hidden = check_flow_options(self)
@@ -156,7 +145,7 @@ class FlowCompressor(TransformerMixin, BaseEstimator):
             codes, "the codes", "a flow cannot map them onto N(0, I). Use a smaller base code")
         z = (codes - self.mean_) @ self.whitener_
         dev = resolve_device(self.device)
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(0, 2**31 - 1))
         perm = rng.permutation(n)
         n_val = max(2, int(round(self.validation_fraction * n)))
@@ -166,24 +155,11 @@ class FlowCompressor(TransformerMixin, BaseEstimator):
             with seeded(seed):
                 flow = zuko.flows.NSF(features=d, transforms=int(self.transforms), hidden_features=hidden).to(dev)
             start_at_identity(flow)  # the identity: training starts at the whitened Gaussian fit
-            opt = torch.optim.Adam(flow.parameters(), lr=float(self.lr))
-
-            def step(idx):
-                opt.zero_grad()
-                loss = -flow().log_prob(zt[idx]).mean()
-                loss.backward()
-                opt.step()
-                return loss.item()
-
-            def evaluate():
-                with torch.no_grad():
-                    return -flow().log_prob(zv).mean().item()
-
-            run = train_loop(step, len(zt), epochs=int(self.epochs), batch_size=int(self.batch_size),
-                             generator=make_generator(seed, dev), evaluate=evaluate, mode="min",
-                             patience=int(self.patience), model=flow, progress=self.progress,
-                             desc="flow compressor", postfix="NLL")
-            self.nll_ = float(evaluate())
+            run = fit_likelihood(flow, lambda z: -flow().log_prob(z).mean(), (zt,), (zv,), lr=self.lr,
+                                 epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, seed=seed,
+                                 device=dev, progress=self.progress, desc="flow compressor")
+            with torch.no_grad():
+                self.nll_ = float(-flow().log_prob(zv).mean().item())
         self.flow_ = flow.eval()
         self.device_ = dev
         self.n_components_ = d

@@ -434,7 +434,7 @@ def _reconstruction_error(comp, data) -> float | None:
     return float(comp.reconstruction_error(data, per="sample"))
 
 
-def auto_mutual_information(x, y, *, discrete_y: bool | None = None, seed: int = 0, device="cpu",
+def auto_mutual_information(x, y, *, discrete_y: bool | None = None, random_state: int = 0, device="cpu",
                             progress: bool = False) -> AutoEstimate:
     """Mutual information in nats on vectors, images or labels, by the rule of the module docstring.
 
@@ -447,7 +447,7 @@ def auto_mutual_information(x, y, *, discrete_y: bool | None = None, seed: int =
     y : array_like, the same kinds, or labels (a 1-D integer array, or ``discrete_y=True``)
     discrete_y : bool, optional
         As :func:`ibcore.mutual_information`.
-    seed : int, default 0
+    random_state : int, default 0
         Seeds the compressors, the flows and every subsample: the result is reproducible.
     device : {"cpu", "auto", "cuda"}, default "cpu"
     progress : bool, default False
@@ -457,8 +457,8 @@ def auto_mutual_information(x, y, *, discrete_y: bool | None = None, seed: int =
     AutoEstimate
         An :class:`ibcore.Estimate` with ``details`` and ``unstable``.
     """
-    check_seed(seed)
+    check_seed(random_state, "random_state")
     labels = is_discrete_labels(y, discrete_y)
     res = lossy_mutual_information(x, y, "auto", compressor_x="auto", compressor_y=None if labels else "auto",
-                                   discrete_y=labels, random_state=seed, device=device, progress=progress)
+                                   discrete_y=labels, random_state=random_state, device=device, progress=progress)
     return AutoEstimate(res.value, res.std, details=res.details, unstable=res.unstable)

@@ -77,8 +77,8 @@ def _autoencoder(n_components, *, kind, image_size=None, random_state=None, devi
 
     options.setdefault("progress", progress)
     if kind == "images":
-        return ConvAutoencoder(n_components, image_size=image_size, seed=random_state, device=device, **options)
-    return DenseAutoencoder(n_components, seed=random_state, device=device, **options)
+        return ConvAutoencoder(n_components, image_size=image_size, random_state=random_state, device=device, **options)
+    return DenseAutoencoder(n_components, random_state=random_state, device=device, **options)
 
 
 def _flow(n_components, *, kind, image_size=None, random_state=None, device="auto", progress=False,
@@ -87,7 +87,7 @@ def _flow(n_components, *, kind, image_size=None, random_state=None, device="aut
 
     base = _autoencoder(n_components, kind=kind, image_size=image_size, random_state=random_state, device=device,
                         progress=progress, **(base_options or {}))
-    return FlowCompressor(base, seed=random_state, device=device, progress=base.progress, **options)
+    return FlowCompressor(base, random_state=random_state, device=device, progress=base.progress, **options)
 
 
 def _builtin() -> tuple:

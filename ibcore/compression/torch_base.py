@@ -36,7 +36,7 @@ class TorchAutoencoder(TransformerMixin, BaseEstimator):
         check_float(self.input_noise, "input_noise", low=0.0)
         check_float(self.latent_noise, "latent_noise", low=0.0)
         check_choice(self.loss, "loss", self._LOSSES)
-        check_seed(self.seed)
+        check_seed(self.random_state, "random_state")
         if not isinstance(self.progress, (bool, np.bool_)):
             raise TypeError(f"progress must be True or False, got {self.progress!r}")
 
@@ -64,16 +64,16 @@ class TorchAutoencoder(TransformerMixin, BaseEstimator):
         self._check_common()
         device = resolve_device(self.device)
         data = self._prepare_fit(x)
-        tr, va = split_indices(len(data), float(self.validation_fraction), self.seed)
+        tr, va = split_indices(len(data), float(self.validation_fraction), self.random_state)
         if len(tr) < 2:
             raise ValueError(f"training needs at least 2 samples, got {len(tr)}")
-        with seeded(self.seed):
+        with seeded(self.random_state):
             encoder, decoder = self._build()
         self.encoder_, self.decoder_ = encoder.to(device), decoder.to(device)
         self.device_ = device
         xt = to_tensor(data[tr], device)
         xv = to_tensor(data[va], device) if len(va) else None
-        gen = make_generator(self.seed, device)
+        gen = make_generator(self.random_state, device)
         params = list(self.encoder_.parameters()) + list(self.decoder_.parameters())
         opt = torch.optim.Adam(params, lr=float(self.lr))
         loss_fn = torch.nn.functional.l1_loss if self.loss == "l1" else torch.nn.functional.mse_loss
@@ -189,6 +189,8 @@ class TorchAutoencoder(TransformerMixin, BaseEstimator):
         if state["class"] != cls.__name__:
             raise ValueError(f"{path} holds a {state['class']}, not a {cls.__name__}")
         config = dict(state["config"])
+        if "seed" in config:  # written before the option took scikit-learn's name
+            config["random_state"] = config.pop("seed")
         if device is not None:
             config["device"] = device
         est = cls(**config)

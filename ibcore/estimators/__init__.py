@@ -10,6 +10,7 @@ from .registry import (EstimatorSpec, estimator_names, get_estimator, register_e
 from .intrinsic import IntrinsicDimension, ManifoldWarning, intrinsic_dimension
 from .wkl import choose_wkl_k
 from .flow import FlowMI
+from .gaussian import canonical_mutual_information, gaussian_mutual_information
 from .mine import MINE
 from .mutual_information import KSG, estimate_mutual_information, pointwise_mutual_information
 from .whitening import Whitening, fit_whitening
@@ -20,6 +21,7 @@ __all__ = [
     "fit_whitening", "ENTROPY_METHODS", "MI_METHODS",
     "intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "choose_wkl_k",
     "EstimatorSpec", "register_estimator", "unregister_estimator", "get_estimator", "estimator_names",
+    "gaussian_mutual_information", "canonical_mutual_information",
 ]
 
 

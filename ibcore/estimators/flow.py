@@ -43,15 +43,17 @@ import numbers
 import numpy as np
 
 from ..device import resolve_device
-from ..nn import limit_threads, make_generator, seeded, to_tensor, train_loop
+from ..nn import fit_likelihood, limit_threads, seeded, to_tensor
 from ..result import Estimate
+from ..settings import store_arguments
 from ..validation import as_samples, check_fitted, check_float, check_int, check_same_length, check_seed, is_discrete_labels
+from .gaussian import canonical_mutual_information
 
 __all__ = ["FlowMI", "flow_mutual_information", "FLOW_OPTIONS", "canonical_pair", "normal_scores"]
 
 #: options of ``mutual_information(x, y, "flow", ...)``
 FLOW_OPTIONS = ("transforms", "hidden", "epochs", "batch_size", "lr", "patience", "folds",
-                "validation_fraction", "seed", "device", "progress", "threads", "combine")
+                "validation_fraction", "random_state", "device", "progress", "threads", "combine")
 _EIGEN_FLOOR = 1e-12
 
 
@@ -151,7 +153,7 @@ def canonical_pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def check_flow_options(est) -> tuple:
     """Check the training options a flow estimator and the flow compressor share (``transforms``,
     ``hidden``, ``epochs``, ``batch_size``, ``lr``, ``patience``, ``validation_fraction``,
-    ``seed``); returns ``hidden`` as a tuple."""
+    ``random_state``); returns ``hidden`` as a tuple."""
     check_int(est.transforms, "transforms", 1)
     hidden = (est.hidden,) if isinstance(est.hidden, numbers.Integral) else tuple(est.hidden)
     for h in hidden:
@@ -161,7 +163,7 @@ def check_flow_options(est) -> tuple:
     check_float(est.lr, "lr", low=0.0, low_open=True)
     check_int(est.patience, "patience", 1)
     check_float(est.validation_fraction, "validation_fraction", low=0.0, high=0.5, low_open=True)
-    check_seed(est.seed)
+    check_seed(est.random_state, "random_state")
     return hidden
 
 
@@ -267,7 +269,7 @@ class FlowMI:
         Cross-fitting folds: each fold's flows train on the other folds and score it.
     validation_fraction : float, default 0.2
         Part of each training split held out for early stopping.
-    seed : int, optional
+    random_state : int, optional
         Seeds the splits, the initial weights and the shuffles (bit-reproducible on the CPU).
     device : {"auto", "cpu", "cuda"}, default "cpu"
         The CPU by default (reproducible); ``"auto"`` takes a GPU when present.
@@ -294,21 +296,9 @@ class FlowMI:
 
     def __init__(self, transforms: int = 3, hidden=(64, 64), *, epochs: int = 300, batch_size: int = 256,
                  lr: float = 1e-3, patience: int = 10, folds: int = 2, validation_fraction: float = 0.2,
-                 seed=None, device="cpu", progress: bool = False, threads: int | None = 1,
+                 random_state=None, device="cpu", progress: bool = False, threads: int | None = 1,
                  combine: str = "balanced"):
-        self.transforms = transforms
-        self.hidden = hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.patience = patience
-        self.folds = folds
-        self.validation_fraction = validation_fraction
-        self.seed = seed
-        self.device = device
-        self.progress = progress
-        self.threads = threads
-        self.combine = combine
+        store_arguments(self, locals())
 
     def _check(self):
         hidden = check_flow_options(self)
@@ -330,7 +320,7 @@ class FlowMI:
         if n < need:
             raise ValueError(f"the flow estimator needs at least {need} samples with folds={self.folds}, got {n}")
         dev = resolve_device(self.device)
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.random_state)
         fold_of = rng.permutation(n) % self.folds
         pmi = np.empty(n)
         rhos, rho_init, closed, epochs_run, in_sample, whitened = [], [], [], [], [], []
@@ -358,7 +348,7 @@ class FlowMI:
                     rho = torch.tanh(model.a).double().cpu().numpy()
                 rhos.append(rho)
                 rho_init.append(cp.rho_)
-                closed.append(float(-0.5 * np.log1p(-rho ** 2).sum()))
+                closed.append(canonical_mutual_information(rho))
                 epochs_run.append(run.epochs_run)
         self.rho_init_ = np.array(rho_init)
         self.whitened_first_ = whitened  # per fold: (x, y) whitened before the normal scores
@@ -382,23 +372,9 @@ class FlowMI:
         uv, vv = to_tensor(u[val], dev, torch.float32), to_tensor(v[val], dev, torch.float32)
         with seeded(seed):
             model = _ProductFlow(u.shape[1], v.shape[1], rho0, self.transforms, hidden, dev)
-        opt = torch.optim.Adam(model.parameters(), lr=float(self.lr))
-
-        def step(idx):
-            opt.zero_grad()
-            loss = -model.log_likelihood(ut[idx], vt[idx]).mean()
-            loss.backward()
-            opt.step()
-            return loss.item()
-
-        def evaluate():
-            with torch.no_grad():
-                return -model.log_likelihood(uv, vv).mean().item()
-
-        run = train_loop(step, len(tr), epochs=int(self.epochs), batch_size=int(self.batch_size),
-                         generator=make_generator(seed, dev), evaluate=evaluate, mode="min",
-                         patience=int(self.patience), model=model, progress=self.progress,
-                         desc="flow MI", postfix="NLL")
+        run = fit_likelihood(model, lambda a, b: -model.log_likelihood(a, b).mean(), (ut, vt), (uv, vv), lr=self.lr,
+                             epochs=self.epochs, batch_size=self.batch_size, patience=self.patience, seed=seed,
+                             device=dev, progress=self.progress, desc="flow MI")
         return model, run
 
     def estimate(self) -> Estimate:
@@ -428,6 +404,4 @@ def flow_mutual_information(x, y, *, discrete_y: bool | None = None, random_stat
     unknown = sorted(set(options) - set(FLOW_OPTIONS))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for method 'flow'; known: {sorted(FLOW_OPTIONS)}")
-    if random_state is not None and "seed" not in options:
-        options["seed"] = random_state
-    return FlowMI(**options).fit(x, y).estimate()
+    return FlowMI(random_state=random_state, **options).fit(x, y).estimate()

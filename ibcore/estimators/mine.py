@@ -27,6 +27,7 @@ import numpy as np
 from ..device import resolve_device
 from ..nn import make_generator, seeded, split_indices, to_tensor, train_loop
 from ..result import Estimate
+from ..settings import store_arguments
 from ..validation import (as_labels, as_real_array, check_choice, check_fitted, check_float, check_int, check_seed,
                           is_discrete_labels)
 
@@ -153,7 +154,7 @@ class MINE:
     standardize : bool, default True
         z-score vector coordinates (and images by one global mean/std) before training; MI is
         invariant to these invertible maps and the critic trains better on unit-scale inputs.
-    seed : int, optional
+    random_state : int, optional
         Seeds the weights, the split, the shuffles and the permutations.
     device : {"auto", "cpu", "cuda"} or torch.device, default "auto"
     progress : bool, default True
@@ -173,33 +174,18 @@ class MINE:
 
     Examples
     --------
-    >>> est = MINE(epochs=200, seed=0, progress=False).fit(x, y).estimate()  # doctest: +SKIP
+    >>> est = MINE(epochs=200, random_state=0, progress=False).fit(x, y).estimate()  # doctest: +SKIP
     """
 
     def __init__(self, critic: str = "auto", hidden: int = 100, *, conv_channels: int = 8,
                  epochs: int = 1000, batch_size: int = 512, lr: float = 1e-3, ema_alpha: float = 0.01,
                  average_last=0.1, validation_fraction: float = 0.0, patience: int | None = None,
                  min_delta: float = 0.0, estimate_from: str = "train", standardize: bool = True,
-                 seed=None, device="auto", progress: bool = True):
-        self.critic = critic
-        self.hidden = hidden
-        self.conv_channels = conv_channels
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.ema_alpha = ema_alpha
-        self.average_last = average_last
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.min_delta = min_delta
-        self.estimate_from = estimate_from
-        self.standardize = standardize
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+                 random_state=None, device="auto", progress: bool = True):
+        store_arguments(self, locals())
 
     def __repr__(self) -> str:
-        return f"MINE(critic={self.critic!r}, hidden={self.hidden}, epochs={self.epochs}, seed={self.seed})"
+        return f"MINE(critic={self.critic!r}, hidden={self.hidden}, epochs={self.epochs}, random_state={self.random_state})"
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -228,7 +214,7 @@ class MINE:
         for flag in ("standardize", "progress"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        check_seed(self.seed)
+        check_seed(self.random_state, "random_state")
 
     def _prepare(self, v, name: str, discrete: bool):
         """-> (float32 array for the critic, ("image", side) or ("vector", d))."""
@@ -281,17 +267,17 @@ class MINE:
                 "critic='conv' needs image input: x or y of shape (n, H, W) or (n, 1, H, W) with "
                 f"sides >= {_MIN_IMAGE_SIDE}; got x {np.shape(x)} and y {np.shape(y)}"
             )
-        tr, va = split_indices(len(xs), float(self.validation_fraction), self.seed)
+        tr, va = split_indices(len(xs), float(self.validation_fraction), self.random_state)
         if len(tr) < 4:
             raise ValueError(f"MINE needs at least 4 training samples, got {len(tr)}")
 
         device = resolve_device(self.device)
-        with seeded(self.seed):
+        with seeded(self.random_state):
             critic = _build_critic((x_kind, y_kind), int(self.hidden), int(self.conv_channels))
         self.critic_ = critic.to(device)
         self.critic_kind_ = "conv" if "image" in (x_kind[0], y_kind[0]) else "dense"
         self.device_ = device
-        gen = make_generator(self.seed, device)
+        gen = make_generator(self.random_state, device)
         xt, yt = to_tensor(xs[tr], device), to_tensor(ys[tr], device)
         xv = to_tensor(xs[va], device) if len(va) else None
         yv = to_tensor(ys[va], device) if len(va) else None
@@ -362,7 +348,7 @@ class MINE:
 
 MINE_OPTIONS = (
     "critic", "hidden", "conv_channels", "epochs", "batch_size", "lr", "ema_alpha", "average_last",
-    "validation_fraction", "patience", "min_delta", "estimate_from", "standardize", "seed", "device",
+    "validation_fraction", "patience", "min_delta", "estimate_from", "standardize", "random_state", "device",
     "progress",
 )
 
@@ -377,7 +363,7 @@ def mine_mutual_information(x, y, *, discrete_y: bool | None = None, random_stat
     discrete_y : bool, optional
         Treat ``y`` as class labels.
     random_state : int, optional
-        Alias of ``seed`` (the name the other estimators use); give at most one of them.
+        Seeds the critic's initialisation, the validation split and the batches.
     **options
         Any of :data:`MINE_OPTIONS` (the :class:`MINE` constructor's parameters).
 
@@ -390,8 +376,4 @@ def mine_mutual_information(x, y, *, discrete_y: bool | None = None, random_stat
     unknown = sorted(set(options) - set(MINE_OPTIONS))
     if unknown:
         raise TypeError(f"unknown option(s) for method 'mine': {unknown}; accepted: {list(MINE_OPTIONS)}")
-    if random_state is not None:
-        if options.get("seed") is not None and options["seed"] != random_state:
-            raise ValueError(f"give seed or random_state, not both (got {options['seed']!r} and {random_state!r})")
-        options["seed"] = random_state
-    return MINE(**options).fit(x, y, discrete_y=discrete_y).estimate()
+    return MINE(random_state=random_state, **options).fit(x, y, discrete_y=discrete_y).estimate()

@@ -169,7 +169,7 @@ def estimate_mutual_information(x, y, method: str = "wkl", *, discrete_y: bool |
         ``"ksg"``: Kraskov–Stögbauer–Grassberger (estimator 1, joint metric
         ``max(‖dx‖₂, ‖dy‖₂)``); for labels, Ross's (2014) continuous–discrete variant.
         ``"mine"``: the neural Donsker–Varadhan bound (:class:`ibcore.MINE`; its options,
-        e.g. ``epochs``, ``critic``, ``seed``, pass straight through).
+        e.g. ``epochs``, ``critic``, ``random_state``, pass straight through).
         ``"flow"``: normalizing flows per side onto a canonical Gaussian pair, scored on
         held-out samples (:class:`ibcore.FlowMI`, MIENF; continuous y only).
     **options

@@ -136,11 +136,11 @@ def _builtin() -> tuple:
                       options=("k", "rescale", "device", "backend", "jitter", "random_state"), defaults={"k": 3},
                       color="#ff7f0e"),
         EstimatorSpec("mine", "MINE", "neural", mi=_lazy("ibcore.estimators.mine", "mine_mutual_information"),
-                      options=tuple(MINE_OPTIONS) + ("random_state",), color="#8c564b", images=True,
+                      options=tuple(MINE_OPTIONS), color="#8c564b", images=True,
                       in_paper=True),
         EstimatorSpec("flow", "normalizing flows", "flow",
                       mi=_lazy("ibcore.estimators.flow", "flow_mutual_information"), labels=False,
-                      options=tuple(FLOW_OPTIONS) + ("random_state",), color="#e377c2"),
+                      options=tuple(FLOW_OPTIONS), color="#e377c2"),
     )
 
 

@@ -13,8 +13,9 @@ from .phases import Segment, detect_phases, smooth, steepest_loss_drop, trusted_
 from .plots import plot_information_planes, plot_mi_over_epochs, plot_training_curves
 from .recording import Collected, LayerRecorder, collect
 from .run import METRIC_COLUMNS, PLANE_COLUMNS, PlaneResults, PlaneRun, read_remeasured, read_results
-from .seeds import (SeedResults, aggregate_seeds, parse_seeds, phase_frequencies, plot_seed_planes,
-                    read_seed_results, run_plane_seeds)
+from .aggregate import aggregate_seeds, phase_frequencies
+from .seed_plots import plot_seed_planes
+from .seeds import SeedResults, parse_seeds, read_seed_results, run_plane_seeds
 from .truth import gaussian_information
 from .points import LayerPoint
 from .tracker import InformationPlaneTracker

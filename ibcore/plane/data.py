@@ -285,7 +285,7 @@ def load_fashion_mnist(
     normalize: bool = True,
     *,
     n_test: int | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     verbose: bool = True,
 ) -> MNISTData:
     """Fashion-MNIST from its four IDX files: ``x_train, y_train, x_test, y_test = load_fashion_mnist()``.
@@ -305,9 +305,9 @@ def load_fashion_mnist(
         ``(x / 255 - 0.2860) / 0.3530`` (the training set's pixel mean and std); ``False`` keeps
         ``x / 255`` in [0, 1].
     n_test : int, optional
-        Evaluation images: a stratified subset of this size of the test set, drawn with ``seed``
+        Evaluation images: a stratified subset of this size of the test set, drawn with ``random_state``
         and kept in file order (default: all 10,000).
-    seed : int
+    random_state : int
         Seed of the test subset.
     verbose : bool, default True
         Print the one-line description of the data.
@@ -323,7 +323,7 @@ def load_fashion_mnist(
     FileNotFoundError
         When a file is missing; the message names ``apt-get install dataset-fashion-mnist``.
     """
-    return load_mnist("idx", data_dir, normalize=normalize, n_test=n_test, seed=seed, verbose=verbose,
+    return load_mnist("idx", data_dir, normalize=normalize, n_test=n_test, random_state=random_state, verbose=verbose,
                       dataset="fashion-mnist")
 
 
@@ -334,7 +334,7 @@ def load_mnist(
     normalize: bool = True,
     *,
     n_test: int | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     verbose: bool = True,
     dataset: str = "mnist",
 ) -> MNISTData:
@@ -365,7 +365,7 @@ def load_mnist(
         Evaluation images. Embedded digits: the size of the test part of the split (default
         1,000: 100 per class). Files: a stratified, seeded subset of the 10,000 test images
         (default: all of them).
-    seed : int
+    random_state : int
         Seed of the embedded split and of the test subset.
     verbose : bool, default True
         Print the one-line description of the data in use (it is logged and stored in
@@ -390,18 +390,18 @@ def load_mnist(
         raise ValueError("source='idx' for MNIST needs data_dir, the folder with the four IDX files of the "
                          "original release (Debian packages no MNIST)")
     if source == "idx" or (dataset == "fashion-mnist" and source == "auto"):
-        data = _load_idx(FASHION_MNIST_DIR if data_dir is None else data_dir, dataset, normalize, n_test, seed)
+        data = _load_idx(FASHION_MNIST_DIR if data_dir is None else data_dir, dataset, normalize, n_test, random_state)
     else:
         root = _default_root() if data_dir is None else os.fspath(data_dir)
         if source == "torchvision":
-            data = _load_torchvision(root, bool(download), normalize, dataset, n_test, seed)
+            data = _load_torchvision(root, bool(download), normalize, dataset, n_test, random_state)
         elif source == "embedded":
-            data = _load_embedded(normalize, n_test, seed)
+            data = _load_embedded(normalize, n_test, random_state)
         else:
             try:
-                data = _load_torchvision(root, bool(download), normalize, dataset, n_test, seed)
+                data = _load_torchvision(root, bool(download), normalize, dataset, n_test, random_state)
             except (FileNotFoundError, RuntimeError, ImportError) as exc:
-                data = _load_embedded(normalize, n_test, seed)
+                data = _load_embedded(normalize, n_test, random_state)
                 data.description += f" [torchvision MNIST not used: {str(exc).split('. ')[0]}]"
     log.info("%s", data.description)
     if verbose:

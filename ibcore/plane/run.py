@@ -9,8 +9,6 @@ those of an uninterrupted run. :func:`read_results` loads a run directory as :cl
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -24,6 +22,7 @@ from torch import nn
 
 from ..executor import LOCK_NAME
 from ..settings import Settings
+from ..tables import read_rows, write_table
 from ..validation import check_int, derived_seed
 from .noise import noise_seed
 from .tracker import InformationPlaneTracker
@@ -48,49 +47,16 @@ _INT_COLUMNS = ("epoch", "dim", "n_components")
 _FORMAT = "ibcore-information-plane/2"  # 2: intrinsic-dimension and manifold columns
 
 
-def _fmt(v) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return str(int(v))
-    v = float(v)
-    return "nan" if math.isnan(v) else repr(v)
-
-
-def write_table(path: Path, columns, rows) -> None:
-    """Write the whole table (rows of dicts, these ``columns``) to a temporary file and rename
-    it: a kill never leaves half a file."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([_fmt(r[c]) for c in columns])
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
-
-
 def read_table(path: Path, columns) -> list[dict]:
-    """Rows (dicts, typed) of a table written by :func:`write_table` with these ``columns``; a
-    ``ValueError`` naming the file when it is truncated or another table."""
+    """Rows (dicts, typed) of a run table written with these ``columns`` (by
+    :func:`ibcore.tables.write_table`); a ``ValueError`` naming the file when it is truncated or
+    another table."""
     try:
-        with open(path, newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader)
-            if tuple(header) != tuple(columns):
-                raise ValueError(f"unexpected header {header}")
-            rows = []
-            for line in reader:
-                if len(line) != len(columns):
-                    raise ValueError(f"a row has {len(line)} fields instead of {len(columns)}")
-                row = {}
-                for c, v in zip(columns, line):
-                    row[c] = v if c in _TEXT_COLUMNS else (int(v) if c in _INT_COLUMNS else float(v))
-                rows.append(row)
-    except (OSError, StopIteration, ValueError, csv.Error) as exc:
+        return read_rows(path, columns, ints=[c for c in columns if c in _INT_COLUMNS],
+                         floats=[c for c in columns if c not in _INT_COLUMNS + _TEXT_COLUMNS])
+    except (OSError, ValueError) as exc:
         raise ValueError(f"{path} is truncated or not an ibcore results table ({exc}); "
                          "delete the run directory or choose another one") from None
-    return rows
 
 
 class PlaneResults:
@@ -377,7 +343,7 @@ class PlaneRun:
             raise FloatingPointError(f"the training loss is not finite at epoch {epoch}; lower the learning rate")
         m = {"loss": math.nan, "accuracy": math.nan, "roc_auc": math.nan}
         if self.evaluate is not None:
-            with noise_seed(self.model, derived_seed(self.tracker.seed, epoch, 4)):
+            with noise_seed(self.model, derived_seed(self.tracker.random_state, epoch, 4)):
                 m.update(self.evaluate())
         t2 = time.perf_counter()
         points = self.tracker.measure(epoch) if epoch % self.eval_every == 0 else []

@@ -198,7 +198,7 @@ class InformationPlaneTracker:
         Passed to the estimator (e.g. ``{"k": 5}``).
     level : float, default 0.95
         Confidence level of the stored intervals.
-    seed : int, default 0
+    random_state : int, default 0
         Seeds the evaluation noise (per epoch), observation noise, PCA and autoencoders.
     batch_size : int, default 2048
     ae_epochs : int, default 50
@@ -213,7 +213,7 @@ class InformationPlaneTracker:
     def __init__(self, model: nn.Module, layers, data, labels=None, *, x_codes=None, x_compressor="auto",
                  mi_mode: str = "joint", noise_sigma: float | None = None, observation_noise: bool = True,
                  compressor: str | None = None, n_components: int = 4, method: str | None = None,
-                 estimator_options: dict | None = None, level: float = 0.95, seed: int = 0,
+                 estimator_options: dict | None = None, level: float = 0.95, random_state: int = 0,
                  batch_size: int = 2048, ae_epochs: int = 50, id_samples: int | None = 1000,
                  sigma_scale: str = "absolute", exact_rows: int | None = 2000, exact_samples: int = 10_000,
                  noise_draws: int = 1, eval_rows: int | None = None):
@@ -231,7 +231,7 @@ class InformationPlaneTracker:
             raise ValueError(f"compressor must be one of {tracker_compressors()}, got {compressor!r}")
         self.mi_mode, self.compressor = mi_mode, compressor
         self.n_components = check_int(n_components, "n_components", 1)
-        self.seed = check_int(seed, "seed", 0)
+        self.random_state = check_int(random_state, "random_state", 0)
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.ae_epochs = check_int(ae_epochs, "ae_epochs", 1)
         self.id_samples = None if id_samples is None else check_int(id_samples, "id_samples", 3)
@@ -247,7 +247,7 @@ class InformationPlaneTracker:
         self.data, self.labels_in = data, labels
         self.observation_noise = bool(observation_noise)
 
-        first = collect(model, data, self.layers, labels=labels, seed=derived_seed(self.seed, 0),
+        first = collect(model, data, self.layers, labels=labels, random_state=derived_seed(self.random_state, 0),
                         batch_size=self.batch_size)
         if first.labels is None:
             raise ValueError(
@@ -261,7 +261,7 @@ class InformationPlaneTracker:
         self.n = len(self.labels)
         self.dims = {k: v.shape[1] for k, v in first.outputs.items()}
         m = self.n if self.id_samples is None else min(self.id_samples, self.n)
-        self._id_rows = np.sort(np.random.default_rng(derived_seed(self.seed, 5)).choice(self.n, m, replace=False))
+        self._id_rows = np.sort(np.random.default_rng(derived_seed(self.random_state, 5)).choice(self.n, m, replace=False))
         self.x_codes = self._input_codes(first.inputs, x_codes, x_compressor)
         self.noise_sigma = None
         self.kinds = {name: "estimate" for name in self.layers}
@@ -271,7 +271,7 @@ class InformationPlaneTracker:
         self.eval_rows = None if eval_rows is None else check_int(eval_rows, "eval_rows", 10)
         self._eval_index = None
         if self.eval_rows is not None and self.eval_rows < self.n and mi_mode != "exact":
-            self._eval_index = np.sort(np.random.default_rng(derived_seed(self.seed, 10)).choice(
+            self._eval_index = np.sort(np.random.default_rng(derived_seed(self.random_state, 10)).choice(
                 self.n, self.eval_rows, replace=False))
         self.noise_draws = check_int(noise_draws, "noise_draws", 1)
         self.sigmas: dict[str, float] = {}
@@ -289,10 +289,10 @@ class InformationPlaneTracker:
                 if x_compressor not in ("auto", "pca"):
                     raise ValueError(f"x_compressor must be 'auto', 'pca' or a fitted compressor, got {x_compressor!r}")
                 if x_compressor == "pca":
-                    x_codes = _pca_codes(inputs.reshape(len(inputs), -1).double().numpy(), self.n_components, self.seed)
+                    x_codes = _pca_codes(inputs.reshape(len(inputs), -1).double().numpy(), self.n_components, self.random_state)
                 else:
                     arr, self.x_record = side_record(inputs.double().numpy(), "inputs")
-                    x_codes = prepare_sides([arr], [self.x_record], derived_seed(self.seed, 7),
+                    x_codes = prepare_sides([arr], [self.x_record], derived_seed(self.random_state, 7),
                                             model_device(self.model), False)[0]
             elif not hasattr(x_compressor, "transform"):
                 raise TypeError("x_compressor must be 'auto', 'pca' or have a transform(inputs) method (a fitted compressor)")
@@ -326,7 +326,7 @@ class InformationPlaneTracker:
             self.noise_sigma = noise_sigma
             rows = np.arange(self.n)
             if self.exact_rows is not None and self.exact_rows < self.n:
-                rows = np.sort(np.random.default_rng(derived_seed(self.seed, 6)).choice(self.n, self.exact_rows,
+                rows = np.sort(np.random.default_rng(derived_seed(self.random_state, 6)).choice(self.n, self.exact_rows,
                                                                                           replace=False))
             self._exact_rows_index = rows
         self.sigmas = layer_sigmas(self.noise_sigma, self.layers, first.outputs, self.sigma_scale, rows)
@@ -348,11 +348,11 @@ class InformationPlaneTracker:
             return "auto"
         k = min(self.n_components, out.shape[1], self.n - 1)
         if self.compressor == "pca":  # the paper's route, refitted per epoch; constant components dropped
-            return PCACompressor(k, random_state=self.seed, drop_degenerate=True).fit(out)
-        seed = derived_seed(self.seed, epoch, index, 2)
+            return PCACompressor(k, random_state=self.random_state, drop_degenerate=True).fit(out)
+        seed = derived_seed(self.random_state, epoch, index, 2)
         if self.compressor == "ae":  # the paper's layer autoencoder (its authors' code, VanessB/Information-v3)
             comp = DenseAutoencoder(k, hidden=(24, 16), dropout=0.1, latent_activation="sigmoid",
-                                    epochs=self.ae_epochs, seed=seed, device=model_device(self.model), progress=False)
+                                    epochs=self.ae_epochs, random_state=seed, device=model_device(self.model), progress=False)
         else:
             comp = registry_compressor(self.compressor, k, kind="vectors", random_state=seed,
                                        device=model_device(self.model))
@@ -384,7 +384,7 @@ class InformationPlaneTracker:
             if perturb is not None:
                 out = perturb(out)
             if self.mi_mode == "noise" and self.observation_noise:
-                rng = np.random.default_rng(derived_seed(self.seed, epoch, i, 3))
+                rng = np.random.default_rng(derived_seed(self.random_state, epoch, i, 3))
                 out = out + self.sigmas[name] * rng.standard_normal(out.shape)
             full = out
             labels, x_codes = self.labels, self.x_codes
@@ -393,7 +393,7 @@ class InformationPlaneTracker:
                 x_codes = None if x_codes is None else x_codes[self._eval_index]
             try:
                 comp = self._layer_compressor(out, epoch, i)
-                common = {"random_state": self.seed, "device": model_device(self.model), **self.options,
+                common = {"random_state": self.random_state, "device": model_device(self.model), **self.options,
                           "manifold": "record"}
                 label_options = common if self.label_method == self.method else {
                     k: v for k, v in common.items() if k not in self.options}
@@ -429,8 +429,8 @@ class InformationPlaneTracker:
         """``draws`` evaluation passes of this epoch (the first is the pass of the other modes)."""
         passes = []
         for k in range(draws):
-            seed = derived_seed(self.seed, epoch, 1) if k == 0 else derived_seed(self.seed, epoch, 1, k)
-            col = collect(self.model, self.data, self.layers, labels=self.labels_in, seed=seed,
+            seed = derived_seed(self.random_state, epoch, 1) if k == 0 else derived_seed(self.random_state, epoch, 1, k)
+            col = collect(self.model, self.data, self.layers, labels=self.labels_in, random_state=seed,
                           batch_size=self.batch_size, keep_inputs=False)
             if col.labels is None or not np.array_equal(col.labels.numpy(), self.labels):
                 raise RuntimeError("the evaluation set changed order or labels between passes; use a fixed, "
@@ -451,7 +451,7 @@ class InformationPlaneTracker:
                     out = perturb(out)
                 draws.append(out[rows])
             res = mixture_information(np.stack(draws, axis=1), self.sigmas[name], labels,
-                                      samples=self.exact_samples, random_state=derived_seed(self.seed, epoch, i, 4),
+                                      samples=self.exact_samples, random_state=derived_seed(self.random_state, epoch, i, 4),
                                       device=model_device(self.model))
             points.append(LayerPoint(name, self.dims[name], self.dims[name], res.ixt, res.ity, self.kinds[name],
                                      id_layer=twonn_or_nan(passes[0][name][self._id_rows])))

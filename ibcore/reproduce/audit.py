@@ -46,7 +46,6 @@ change that matters fails. The measurements behind these constants are in the RE
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import shutil
@@ -175,8 +174,9 @@ def _synthetic(folder: Path, entry: dict, tol: float) -> list[Check]:
 
 def _mnist(folder: Path, entry: dict, tol: float) -> list[Check]:
     from ..plane import aggregate_seeds, load_run_data, phase_frequencies, read_results, remeasure_each
+    from ..plane.aggregate import AGGREGATE_COLUMNS, PHASE_COLUMNS
     from ..plane.run import read_table
-    from ..plane.seeds import AGGREGATE_COLUMNS
+    from ..tables import read_rows
 
     checks = []
     data = {}
@@ -203,8 +203,7 @@ def _mnist(folder: Path, entry: dict, tol: float) -> list[Check]:
     checks.append(Check("mnist", "aggregate.csv from the seeds' tables: largest difference of a mean", 0.0,
                         worst, same_shape and worst <= tol))
     phases_now, _ = phase_frequencies(runs)
-    with (folder / "phases.csv").open(newline="") as fh:
-        phases_stored = list(csv.DictReader(fh))
+    phases_stored = read_rows(folder / "phases.csv", PHASE_COLUMNS)
 
     def counts(rows):
         return sorted((r["layer"], r["phase"], int(r["seeds_with_phase"])) for r in rows)

@@ -45,7 +45,7 @@ Examples
 --------
 >>> from ibcore.synthetic import Rectangles, image_pair
 >>> gen = Rectangles(32)
->>> pair = image_pair(gen, 2.0, n=500, seed=0)     # 2 nats between the latents
+>>> pair = image_pair(gen, 2.0, n=500, random_state=0)     # 2 nats between the latents
 >>> pair.x.shape, pair.latent_x.shape, pair.mutual_information
 ((500, 32, 32), (500, 4), 2.0)
 """
@@ -150,21 +150,21 @@ class ImageGenerator:
         raise NotImplementedError
 
     # --- compositions -----------------------------------------------------------------------
-    def __call__(self, latent, seed=None) -> np.ndarray:
-        """Images from the Gaussian latent ``xi`` (n, latent_dim). ``seed`` seeds the nuisance
+    def __call__(self, latent, random_state=None) -> np.ndarray:
+        """Images from the Gaussian latent ``xi`` (n, latent_dim). ``random_state`` seeds the nuisance
         (ignored by generators without one)."""
         return self.render(self.latent_to_params(latent))
 
-    def from_uniform(self, u, seed=None) -> np.ndarray:
+    def from_uniform(self, u, random_state=None) -> np.ndarray:
         """Images from uniform coordinates ``u`` in [0, 1]^{latent_dim}, shape (n, latent_dim)."""
         return self.render(self.params_from_uniform(u))
 
-    def sample_marginal(self, n: int, seed=None) -> np.ndarray:
+    def sample_marginal(self, n: int, random_state=None) -> np.ndarray:
         """``n`` images from the marginal distribution (``xi ~ N(0, I)``), e.g. to train a
         compressor; it is the marginal of both ``X`` and ``Y`` at every MI value."""
         n = check_int(n, "n", 1)
-        rng = np.random.default_rng(seed)
-        return self(rng.standard_normal((n, self.latent_dim)), seed=rng)
+        rng = np.random.default_rng(random_state)
+        return self(rng.standard_normal((n, self.latent_dim)), random_state=rng)
 
     def _out(self, a: np.ndarray) -> np.ndarray:
         return a.astype(self.dtype, copy=False)
@@ -445,17 +445,17 @@ class AntiPCA(ImageGenerator):
         out[:, 0], out[:, 1] = x[:, 0], z[:, 0]
         return self._out(out)
 
-    def render(self, params, seed=None) -> np.ndarray:
-        """Points (n, dim) from ``x`` (n, 1), drawing the nuisance ``z ~ U(-1, 1)`` from ``seed``."""
+    def render(self, params, random_state=None) -> np.ndarray:
+        """Points (n, dim) from ``x`` (n, 1), drawing the nuisance ``z ~ U(-1, 1)`` from ``random_state``."""
         x = _as_batch(params, 1, "params (x)")
-        z = np.random.default_rng(seed).uniform(-1.0, 1.0, size=(len(x), 1))
+        z = np.random.default_rng(random_state).uniform(-1.0, 1.0, size=(len(x), 1))
         return self.embed(x, z)
 
-    def __call__(self, latent, seed=None) -> np.ndarray:
-        return self.render(self.latent_to_params(latent), seed=seed)
+    def __call__(self, latent, random_state=None) -> np.ndarray:
+        return self.render(self.latent_to_params(latent), random_state=random_state)
 
-    def from_uniform(self, u, seed=None) -> np.ndarray:
-        return self.render(self.params_from_uniform(u), seed=seed)
+    def from_uniform(self, u, random_state=None) -> np.ndarray:
+        return self.render(self.params_from_uniform(u), random_state=random_state)
 
     def invert(self, images) -> np.ndarray:
         """``x`` (n, 1) from points (n, dim)."""

@@ -34,7 +34,7 @@ class ImagePair(NamedTuple):
     """``I(X; Y) = I(latent_x; latent_y)``, nats."""
 
 
-def image_pair(generator: ImageGenerator, sampler, n: int, seed=None) -> ImagePair:
+def image_pair(generator: ImageGenerator, sampler, n: int, random_state=None) -> ImagePair:
     """Sample ``n`` image pairs with a known MI (Algorithm 1, steps 1–3).
 
     Parameters
@@ -45,10 +45,10 @@ def image_pair(generator: ImageGenerator, sampler, n: int, seed=None) -> ImagePa
         Latent distribution with ``dim_x == dim_y == generator.latent_dim``; a
         :class:`~ibcore.synthetic.CorrelatedUniform` is fed through ``from_uniform``. A number is
         read as the MI in nats and gives ``CorrelatedNormal(n', n', mi)`` with mixing matrices
-        seeded from ``seed``.
+        seeded from ``random_state``.
     n : int
         Number of pairs (>= 1).
-    seed : None, int, SeedSequence or Generator
+    random_state : None, int, SeedSequence or Generator
         One generator seeded here draws (in order) the mixing matrices when ``sampler`` is a
         number, the latents, and the nuisances of ``X`` then ``Y``.
 
@@ -61,10 +61,10 @@ def image_pair(generator: ImageGenerator, sampler, n: int, seed=None) -> ImagePa
     if not isinstance(generator, ImageGenerator):
         raise TypeError(f"generator must be an ibcore.synthetic.ImageGenerator, got {type(generator).__name__}")
     n = check_int(n, "n", 1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     d = generator.latent_dim
     if isinstance(sampler, numbers.Real) and not isinstance(sampler, (bool, np.bool_)):
-        sampler = CorrelatedNormal(d, d, sampler, seed=rng)
+        sampler = CorrelatedNormal(d, d, sampler, random_state=rng)
     if not (hasattr(sampler, "sample") and hasattr(sampler, "mutual_information")):
         raise TypeError(
             "sampler must be a sampler from ibcore.synthetic (with .sample and .mutual_information) "
@@ -76,13 +76,13 @@ def image_pair(generator: ImageGenerator, sampler, n: int, seed=None) -> ImagePa
             f"dim_y={getattr(sampler, 'dim_y', None)}) do not match the generator's latent "
             f"dimension {d} ({generator!r})"
         )
-    lx, ly = sampler.sample(n, seed=rng)
+    lx, ly = sampler.sample(n, random_state=rng)
     if getattr(sampler, "marginal", "normal") == "uniform":
         px, py = generator.params_from_uniform(lx), generator.params_from_uniform(ly)
     else:
         px, py = generator.latent_to_params(lx), generator.latent_to_params(ly)
     if generator.nuisance_dim:
-        x, y = generator.render(px, seed=rng), generator.render(py, seed=rng)
+        x, y = generator.render(px, random_state=rng), generator.render(py, random_state=rng)
     else:
         x, y = generator.render(px), generator.render(py)
     return ImagePair(x, y, px, py, float(sampler.mutual_information))

@@ -73,7 +73,7 @@ def _ae_defaults(dataset: str) -> dict:
     return dict(epochs=200, batch_size=128, patience=20, lr=1e-3)
 
 
-def make_compressor(name: str, dataset: str, size: int, *, seed=None, device="auto",
+def make_compressor(name: str, dataset: str, size: int, *, random_state=None, device="auto",
                     val_fraction: float = 1 / 7, ae_options: dict | None = None):
     """An unfitted compressor of the registry (:func:`ibcore.compression.compressor_names`) for
     ``dataset``, with the dataset's code size; ``None`` for ``"none"``. The autoencoder ("ae",
@@ -86,11 +86,11 @@ def make_compressor(name: str, dataset: str, size: int, *, seed=None, device="au
     if name == NONE:
         return None
     ae = {**_ae_defaults(dataset), **(ae_options or {}), "validation_fraction": val_fraction}
-    for key in ("seed", "device"):  # the sweep's own
+    for key in ("seed", "random_state", "device"):  # the sweep's own
         ae.pop(key, None)
     options = {"ae": ae, "flow": {"base_options": ae}}.get(name, {})
     return registry_compressor(name, DATASETS[dataset][1], kind="vectors" if dataset == "antipca" else "images",
-                               image_size=size, random_state=seed, device=device, **options)
+                               image_size=size, random_state=random_state, device=device, **options)
 
 
 def _add_noise(images, noise_std, rng):
@@ -99,7 +99,7 @@ def _add_noise(images, noise_std, rng):
     return (images + noise_std * rng.standard_normal(images.shape)).astype(images.dtype)
 
 
-def train_compressor(name: str, dataset: str, size: int, *, seed: int = 0, train_size: int = 6000,
+def train_compressor(name: str, dataset: str, size: int, *, random_state: int = 0, train_size: int = 6000,
                      val_size: int = 1000, noise_std: float = 0.0, device="auto", threads: int | None = 1,
                      ae_options: dict | None = None, cache_dir=None):
     """Train (or load from ``cache_dir``) the compressor of one (dataset, size, compressor).
@@ -108,14 +108,14 @@ def train_compressor(name: str, dataset: str, size: int, *, seed: int = 0, train
     distribution (plus the same noise as the benchmark images when ``noise_std > 0``); the
     autoencoders hold out a seeded random ``val_size`` of them for early stopping, PCA fits on all.
     Autoencoders are cached in ``cache_dir`` under a name that hashes their options, the data
-    sizes, the noise and the seed, so a changed budget trains a new one.
+    sizes, the noise and ``random_state`` (the sweep's seed), so a changed budget trains a new one.
 
     Returns
     -------
     compressor or None
         Fitted; ``None`` for ``name="none"``.
     """
-    return _fit_or_load(name, dataset, size, seed=seed, train_size=train_size, val_size=val_size,
+    return _fit_or_load(name, dataset, size, seed=random_state, train_size=train_size, val_size=val_size,
                         noise_std=noise_std, device=device, threads=threads, ae_options=ae_options,
                         cache_dir=cache_dir)[0]
 
@@ -128,7 +128,7 @@ def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, 
     if name == "flow":
         return _fit_flow(dataset, size, seed=seed, train_size=train_size, val_size=val_size, noise_std=noise_std,
                          device=device, threads=threads, ae_options=ae_options, cache_dir=cache_dir)
-    comp = make_compressor(name, dataset, size, seed=derived_seed(seed, dataset, size, name, "init"),
+    comp = make_compressor(name, dataset, size, random_state=derived_seed(seed, dataset, size, name, "init"),
                            device=device, val_fraction=val_size / (train_size + val_size),
                            ae_options=ae_options)
     if comp is None:
@@ -137,7 +137,9 @@ def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, 
     if cache_dir is not None and name == "ae":
         config = dict(comp.get_params(), dataset=dataset, size=size, train_size=train_size, val_size=val_size,
                       noise_std=noise_std, seed=seed)
-        config = {k: str(v) for k, v in config.items() if k not in ("progress", "device")}
+        # the compressor's random_state is derived from the keys below (dataset, size, seed), so
+        # it is left out: the names of cached files stay those written before it was renamed
+        config = {k: str(v) for k, v in config.items() if k not in ("progress", "device", "random_state")}
         digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
         path = Path(cache_dir) / f"{dataset}-{size}-{name}-{digest}.pt"
         if path.is_file():
@@ -158,7 +160,7 @@ def _fit_or_load(name, dataset, size, *, seed, train_size, val_size, noise_std, 
 def _marginal_images(dataset, size, seed, count, noise_std):
     """The compressors' training images: independent marginal draws, seeded by the sweep's seed."""
     rng = np.random.default_rng(seed_sequence(seed, dataset, size, "marginal"))
-    return _add_noise(make_generator(dataset, size).sample_marginal(count, seed=rng), noise_std, rng)
+    return _add_noise(make_generator(dataset, size).sample_marginal(count, random_state=rng), noise_std, rng)
 
 
 def _fit_flow(dataset, size, *, seed, train_size, val_size, noise_std, device, threads, ae_options, cache_dir):
@@ -168,7 +170,7 @@ def _fit_flow(dataset, size, *, seed, train_size, val_size, noise_std, device, t
     ae, _ = _fit_or_load("ae", dataset, size, seed=seed, train_size=train_size, val_size=val_size,
                          noise_std=noise_std, device=device, threads=threads, ae_options=ae_options,
                          cache_dir=cache_dir)
-    comp = FlowCompressor(ae, fit_base=False, seed=derived_seed(seed, dataset, size, "flow", "init"),
+    comp = FlowCompressor(ae, fit_base=False, random_state=derived_seed(seed, dataset, size, "flow", "init"),
                           device=device, threads=threads)
     comp.fit(_marginal_images(dataset, size, seed, train_size + val_size, noise_std))
     return comp, None
@@ -427,7 +429,7 @@ def _sample_pair(settings: SweepSettings, dataset: str, size: int, mi: float) ->
     """The images of one (dataset, size, MI value): they depend on nothing else of the sweep."""
     seed, noise_std = settings.seed, settings.noise_std
     rng = np.random.default_rng(seed_sequence(seed, dataset, size, float(mi)))
-    pair = image_pair(make_generator(dataset, size), float(mi), settings.n, seed=rng)
+    pair = image_pair(make_generator(dataset, size), float(mi), settings.n, random_state=rng)
     x = _add_noise(pair.x, noise_std, rng)
     y = _add_noise(pair.y, noise_std, rng)
     return dict(key=(dataset, size, mi), pair=pair, x=x, y=y,
@@ -443,7 +445,7 @@ def _run_cell(key, cache, compressor, settings: SweepSettings):
         opts = {**(mine_options or {}), **opts}
         opts.setdefault("progress", False)
         opts.setdefault("device", device)
-        opts.setdefault("seed", cache["est_seed"])
+        opts.setdefault("random_state", cache["est_seed"])
     elif est == "ksg" or "jitter" in opts:
         opts.setdefault("random_state", cache["est_seed"])
     if inp == "latent":

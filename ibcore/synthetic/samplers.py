@@ -21,15 +21,15 @@ being a coordinate-wise bijection, the MI is unchanged.
 Two interfaces:
 
 * sampler objects :class:`CorrelatedNormal` and :class:`CorrelatedUniform` fix the mixing
-  matrices at construction (from ``seed``), so repeated ``sample`` calls come from one
+  matrices at construction (from ``random_state``), so repeated ``sample`` calls come from one
   distribution; they carry ``mutual_information`` and the closed-form entropies;
 * one-shot functions :func:`correlated_normal` and :func:`correlated_uniform`.
 
 Examples
 --------
 >>> from ibcore.synthetic import CorrelatedNormal
->>> dist = CorrelatedNormal(2, 3, mi=1.5, seed=0)
->>> x, y = dist.sample(1000, seed=1)
+>>> dist = CorrelatedNormal(2, 3, mi=1.5, random_state=0)
+>>> x, y = dist.sample(1000, random_state=1)
 >>> x.shape, y.shape, dist.mutual_information
 ((1000, 2), (1000, 3), 1.5)
 """
@@ -43,6 +43,7 @@ import numpy as np
 from scipy.special import ndtr
 from scipy.stats import ortho_group
 
+from ..estimators.gaussian import gaussian_mutual_information
 from ..validation import check_int
 
 __all__ = [
@@ -88,34 +89,6 @@ def pair_correlation(mi, m: int = 1) -> tuple[float, float]:
     return math.sqrt(-math.expm1(-2.0 * mi / m)), math.exp(-mi / m)
 
 
-def gaussian_mutual_information(cov, dim_x: int) -> float:
-    """Exact MI (nats) of a jointly Gaussian vector from its covariance.
-
-    ``I = ½ (log det Σ_x + log det Σ_y - log det Σ)``, with ``x`` the first ``dim_x``
-    coordinates.
-
-    Parameters
-    ----------
-    cov : array_like (d, d)
-        Joint covariance of ``(x, y)``, symmetric positive definite.
-    dim_x : int
-        Number of ``x`` coordinates, ``1 <= dim_x < d``.
-    """
-    cov = np.asarray(cov, dtype=np.float64)
-    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
-        raise ValueError(f"cov must be a square matrix, got shape {cov.shape}")
-    dim_x = check_int(dim_x, "dim_x", 1)
-    if dim_x >= cov.shape[0]:
-        raise ValueError(f"dim_x must be smaller than the covariance size {cov.shape[0]}, got {dim_x}")
-    logdets = []
-    for block in (cov[:dim_x, :dim_x], cov[dim_x:, dim_x:], cov):
-        sign, logdet = np.linalg.slogdet(block)
-        if sign <= 0:
-            raise ValueError("cov is not positive definite")
-        logdets.append(logdet)
-    return 0.5 * (logdets[0] + logdets[1] - logdets[2])
-
-
 def _mixing(dim: int, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(ortho_group.rvs(dim=dim, random_state=rng), dtype=np.float64).reshape(dim, dim)
 
@@ -132,10 +105,10 @@ class CorrelatedNormal:
         ``m = min(dim_x, dim_y)`` correlated pairs.
     mixing : bool
         Apply a random orthogonal matrix within ``x`` and within ``y`` (default True).
-    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator, default 0
-        Seed of the mixing matrices only; ``sample`` takes its own seed. The default is fixed,
-        so that ``CorrelatedNormal(dx, dy, mi).sample(n, seed=s)`` is the same draw in every
-        process (with ``None`` each sampler drew fresh matrices: the same ``seed=s`` then gave
+    random_state : None, int, numpy.random.SeedSequence or numpy.random.Generator, default 0
+        Seed of the mixing matrices only; ``sample`` takes its own random_state. The default is fixed,
+        so that ``CorrelatedNormal(dx, dy, mi).sample(n, random_state=s)`` is the same draw in every
+        process (with ``None`` each sampler drew fresh matrices: the same ``random_state=s`` then gave
         other samples, and two runs of a benchmark did not see the same data). ``None`` still
         draws fresh matrices on purpose.
 
@@ -151,7 +124,7 @@ class CorrelatedNormal:
 
     marginal = "normal"
 
-    def __init__(self, dim_x: int, dim_y: int, mi: float, *, mixing: bool = True, seed=0):
+    def __init__(self, dim_x: int, dim_y: int, mi: float, *, mixing: bool = True, random_state=0):
         self.dim_x = check_int(dim_x, "dim_x", 1)
         self.dim_y = check_int(dim_y, "dim_y", 1)
         self.mutual_information = _check_mi(mi)
@@ -169,7 +142,7 @@ class CorrelatedNormal:
                 RuntimeWarning, stacklevel=2,
             )
         if self.mixing:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(random_state)
             self.mixing_x = _mixing(self.dim_x, rng)
             self.mixing_y = _mixing(self.dim_y, rng)
         else:
@@ -204,9 +177,9 @@ class CorrelatedNormal:
         """Differential entropy of ``(x, y)``, nats: ``h(x) + h(y) - I(x; y)``."""
         return self.entropy_x + self.entropy_y - self.mutual_information
 
-    def _sample_normal(self, n, seed):
+    def _sample_normal(self, n, random_state):
         n = check_int(n, "n", 1)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(random_state)
         m = self.n_pairs
         x = rng.standard_normal((n, self.dim_x))
         y = rng.standard_normal((n, self.dim_y))
@@ -217,14 +190,14 @@ class CorrelatedNormal:
             y = y @ self.mixing_y.T
         return x, y
 
-    def sample(self, n: int, seed=None) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` pairs.
 
         Parameters
         ----------
         n : int
             Number of samples (>= 1).
-        seed : None, int, SeedSequence or Generator
+        random_state : None, int, SeedSequence or Generator
             Seed of this draw.
 
         Returns
@@ -232,7 +205,7 @@ class CorrelatedNormal:
         x : ndarray (n, dim_x), float64
         y : ndarray (n, dim_y), float64
         """
-        return self._sample_normal(n, seed)
+        return self._sample_normal(n, random_state)
 
 
 class CorrelatedUniform(CorrelatedNormal):
@@ -253,16 +226,16 @@ class CorrelatedUniform(CorrelatedNormal):
     def entropy_y(self) -> float:
         return 0.0
 
-    def sample(self, n: int, seed=None) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, random_state=None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` pairs: ``x`` (n, dim_x) and ``y`` (n, dim_y), values in (0, 1), float64."""
-        x, y = self._sample_normal(n, seed)
+        x, y = self._sample_normal(n, random_state)
         return ndtr(x), ndtr(y)
 
 
-def correlated_normal(n: int, dim_x: int, dim_y: int, mi: float, seed=None, *, mixing: bool = True):
+def correlated_normal(n: int, dim_x: int, dim_y: int, mi: float, random_state=None, *, mixing: bool = True):
     """``n`` samples of a Gaussian ``(x, y)`` with ``N(0, I)`` marginals and exactly ``mi`` nats.
 
-    One generator seeded by ``seed`` draws the mixing matrices, then the samples. See
+    One generator seeded by ``random_state`` draws the mixing matrices, then the samples. See
     :class:`CorrelatedNormal`.
 
     Returns
@@ -270,12 +243,12 @@ def correlated_normal(n: int, dim_x: int, dim_y: int, mi: float, seed=None, *, m
     x : ndarray (n, dim_x)
     y : ndarray (n, dim_y)
     """
-    rng = np.random.default_rng(seed)
-    return CorrelatedNormal(dim_x, dim_y, mi, mixing=mixing, seed=rng).sample(n, seed=rng)
+    rng = np.random.default_rng(random_state)
+    return CorrelatedNormal(dim_x, dim_y, mi, mixing=mixing, random_state=rng).sample(n, random_state=rng)
 
 
-def correlated_uniform(n: int, dim_x: int, dim_y: int, mi: float, seed=None, *, mixing: bool = True):
+def correlated_uniform(n: int, dim_x: int, dim_y: int, mi: float, random_state=None, *, mixing: bool = True):
     """As :func:`correlated_normal` with ``Phi`` applied coordinate-wise: marginals uniform on
     ``(0, 1)^d``, same ``mi`` nats. See :class:`CorrelatedUniform`."""
-    rng = np.random.default_rng(seed)
-    return CorrelatedUniform(dim_x, dim_y, mi, mixing=mixing, seed=rng).sample(n, seed=rng)
+    rng = np.random.default_rng(random_state)
+    return CorrelatedUniform(dim_x, dim_y, mi, mixing=mixing, random_state=rng).sample(n, random_state=rng)

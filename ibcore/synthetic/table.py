@@ -12,12 +12,13 @@ A killed run leaves at most a partly written last line, which :func:`prepare_tab
 """
 from __future__ import annotations
 
-import csv
 import math
 import os
 from pathlib import Path
 
 import numpy as np
+
+from ..tables import append_row as append_table_row, read_rows, write_table
 
 __all__ = ["COLUMNS", "read_results", "mean_absolute_error", "cell_key", "prepare_table", "append_row"]
 
@@ -37,21 +38,10 @@ def cell_key(row) -> tuple:
             round(float(row["noise_std"] or 0.0), 12))
 
 
-def _parse_row(raw: dict) -> dict | None:
-    """Typed row, or None for a malformed (e.g. partly written) one."""
-    if raw is None or set(raw) != set(COLUMNS) or any(raw[c] is None for c in COLUMNS):
-        return None
-    row = dict(raw)
-    try:
-        for c in _INT_COLUMNS:
-            row[c] = int(row[c])
-        for c in _FLOAT_COLUMNS:
-            row[c] = float(row[c]) if row[c] != "" else math.nan
-    except ValueError:
-        return None
-    if any(row[c] == "" for c in ("dataset", "estimator", "input", "compressor")) or math.isnan(row["estimate"]):
-        return None
-    return row
+def _complete(row: dict) -> bool:
+    """Whether a typed row holds a cell's result (not a line cut mid-number that still parses)."""
+    return (all(row[c] != "" for c in ("dataset", "estimator", "input", "compressor"))
+            and not math.isnan(row["estimate"]))
 
 
 def read_results(path) -> list[dict]:
@@ -62,32 +52,24 @@ def read_results(path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no results file at {path}")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is not None and tuple(reader.fieldnames) != COLUMNS:
-            raise ValueError(
-                f"{path} does not have the columns of an Algorithm 1 table ({', '.join(COLUMNS)}); "
-                f"found {reader.fieldnames}"
-            )
-        rows = [_parse_row(r) for r in reader]
-    return [r for r in rows if r is not None]
+    rows = read_rows(path, COLUMNS, ints=_INT_COLUMNS, floats=_FLOAT_COLUMNS, malformed="skip")
+    return [r for r in rows if _complete(r)]
 
 
 def prepare_table(path: Path) -> list[dict]:
     """Read the finished rows; drop a partly written last line (killed run) and duplicates."""
     if not path.is_file() or path.stat().st_size == 0:
-        with path.open("w", newline="") as fh:
-            csv.writer(fh, lineterminator="\n").writerow(COLUMNS)
+        write_table(path, COLUMNS, [])
         return []
     text = path.read_text()
     complete = text.endswith("\n")
-    rows = read_results(path)
     if not complete:
         # the last line was cut mid-write: it may even parse (a truncated number), so drop it
         text = text[: text.rfind("\n") + 1]
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
-        rows = read_results(tmp)
+        os.replace(tmp, path)
+    rows = read_results(path)
     n_lines = len([ln for ln in text.splitlines() if ln.strip()])
     seen, clean = set(), []
     for r in rows:
@@ -95,32 +77,13 @@ def prepare_table(path: Path) -> list[dict]:
             seen.add(cell_key(r))
             clean.append(r)
     if not complete or n_lines != len(clean) + 1:
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w", newline="") as fh:
-            w = csv.DictWriter(fh, COLUMNS, lineterminator="\n")
-            w.writeheader()
-            for r in clean:
-                w.writerow(_format_row(r))
-        os.replace(tmp, path)
+        write_table(path, COLUMNS, clean, nan="")
     return clean
 
 
-def _format_row(row: dict) -> dict:
-    out = {}
-    for c in COLUMNS:
-        v = row[c]
-        if isinstance(v, float):
-            out[c] = "" if math.isnan(v) else repr(v)
-        else:
-            out[c] = v
-    return out
-
-
 def append_row(path: Path, row: dict) -> None:
-    with path.open("a", newline="") as fh:
-        csv.DictWriter(fh, COLUMNS, lineterminator="\n").writerow(_format_row(row))
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one row (NaN as an empty cell), synced: a kill leaves at most a cut last line."""
+    append_table_row(path, COLUMNS, row, nan="")
 
 
 def mean_absolute_error(rows, *, max_mi: float | None = None, **filters) -> float:

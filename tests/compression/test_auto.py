@@ -19,7 +19,7 @@ def _curved(x0):
 
 def test_manifold_in_4d_wkl_warns_and_auto_lands_on_the_truth():
     # codes on a 2-D surface inside 4-D
-    x0, y = CorrelatedNormal(2, 2, 1.0).sample(2000, seed=0)
+    x0, y = CorrelatedNormal(2, 2, 1.0).sample(2000, random_state=0)
     x = _curved(x0)
     with pytest.warns(ibcore.ManifoldWarning):
         wrong = ibcore.mutual_information(x, y, "wkl")
@@ -35,10 +35,10 @@ def test_manifold_in_4d_wkl_warns_and_auto_lands_on_the_truth():
 
 
 def test_low_dimensional_vectors_go_to_weighted_kl_unchanged():
-    x, y = CorrelatedNormal(3, 2, 2.0).sample(2000, seed=1)
+    x, y = CorrelatedNormal(3, 2, 2.0).sample(2000, random_state=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no manifold warning on full-dimensional data
-        est = ibcore.mutual_information(x, y, seed=3)
+        est = ibcore.mutual_information(x, y, random_state=3)
     d = est.details
     assert d["method"] == "wkl" and d["k"] == 5 and set(d["wkl_by_k"]) == {5, 10}
     assert d["x"]["compressor"] == d["y"]["compressor"] == "none"
@@ -46,14 +46,14 @@ def test_low_dimensional_vectors_go_to_weighted_kl_unchanged():
     # weighted KL's std at n = 2000 in 5 joint dimensions is about 0.05
     assert abs(est.value - 2.0) < 4 * est.std + 0.05, est
     assert abs(d["flow"] - 2.0) < 0.15   # the cross-check agrees on a Gaussian pair
-    again = ibcore.mutual_information(x, y, seed=3)
+    again = ibcore.mutual_information(x, y, random_state=3)
     assert (again.value, again.std, again.details["flow"]) == (est.value, est.std, d["flow"])  # seeded
     assert "nats by wkl" in str(est)
 
 
 def test_wider_vectors_go_to_the_flow():
-    x, y = CorrelatedNormal(5, 4, 1.5).sample(2000, seed=6)    # 9 joint dimensions > LOW_DIM
-    est = ibcore.mutual_information(x, y, seed=0)
+    x, y = CorrelatedNormal(5, 4, 1.5).sample(2000, random_state=6)    # 9 joint dimensions > LOW_DIM
+    est = ibcore.mutual_information(x, y, random_state=0)
     d = est.details
     assert d["method"] == "flow" and "wkl" not in d and d["x"]["code_dim"] == 5
     # the flow's std ~0.03 at n = 2000; 4 std + 0.05 for the finite fit
@@ -63,8 +63,8 @@ def test_wider_vectors_go_to_the_flow():
 def test_a_flow_that_misses_the_dependence_flags_the_result_and_widens_it():
     # 10 nats over 3 + 3 Gaussian dimensions: the rank (normal-score) step of the flow caps the
     # precision near |rho| = 1 and it falls short by about 0.5 nats, weighted KL does not
-    x, y = CorrelatedNormal(3, 3, 10.0).sample(3000, seed=2)
-    est = ibcore.mutual_information(x, y, seed=0)
+    x, y = CorrelatedNormal(3, 3, 10.0).sample(3000, random_state=2)
+    est = ibcore.mutual_information(x, y, random_state=0)
     d = est.details
     assert d["method"] == "wkl" and d["flow"] < 10.0 - 0.3 and d["flow_wkl_gap"] > 0.3
     assert est.unstable and est.std >= d["bias"] == pytest.approx(d["flow_wkl_gap"] / 2)
@@ -73,7 +73,7 @@ def test_a_flow_that_misses_the_dependence_flags_the_result_and_widens_it():
 
 
 def test_linear_subspace_is_compressed_by_pca_losslessly():
-    x0, y = CorrelatedNormal(2, 2, 1.0).sample(2000, seed=2)
+    x0, y = CorrelatedNormal(2, 2, 1.0).sample(2000, random_state=2)
     q = np.linalg.qr(np.random.default_rng(0).standard_normal((5, 5)))[0][:, :2]
     x = x0 @ q.T                                            # a plane inside 5-D
     est = ibcore.mutual_information(x, y)
@@ -108,4 +108,4 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="same number of samples"):
         ibcore.mutual_information(x, x[:50])
     with pytest.raises(TypeError):
-        ibcore.mutual_information(x, x, seed="a")
+        ibcore.mutual_information(x, x, random_state="a")

@@ -33,7 +33,7 @@ def bumps(n, side=16, seed=0):
 def trained_ae():
     imgs = bumps(320, seed=0)
     ae = ConvAutoencoder(2, image_size=16, epochs=15, batch_size=32, lr=3e-3, patience=None,
-                         seed=0, progress=False, device="cpu").fit(imgs)
+                         random_state=0, progress=False, device="cpu").fit(imgs)
     return ae, imgs
 
 
@@ -109,7 +109,7 @@ def test_save_load_round_trip(trained_ae, tmp_path):
 def test_dense_autoencoder_linear_and_reproducible(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(600, 2)) @ rng.normal(size=(2, 5)) * 3.0 + 1.0  # rank 2 in R^5
-    opts = dict(hidden=(), epochs=80, batch_size=64, lr=1e-2, seed=3, progress=False, device="cpu")
+    opts = dict(hidden=(), epochs=80, batch_size=64, lr=1e-2, random_state=3, progress=False, device="cpu")
     ae = DenseAutoencoder(2, **opts).fit(x)
     total = ((x - x.mean(axis=0)) ** 2).sum(axis=1).mean()
     # a linear AE with 2 latents can reconstruct rank-2 data; PCA does it exactly, the trained one
@@ -129,7 +129,7 @@ def test_dense_autoencoder_linear_encoder_anti_pca_layout():
     a = u[:, :1] + u[:, 1:] * k
     x = np.maximum(a, 0.1 * k * a)
     ae = DenseAutoencoder(2, hidden=(32,), linear_encoder=True, latent_noise=0.01, epochs=5,
-                          seed=0, progress=False, device="cpu").fit(x)
+                          random_state=0, progress=False, device="cpu").fit(x)
     assert len(ae.encoder_) == 1 and isinstance(ae.encoder_[0], torch.nn.Linear)
     assert ae.transform(x).shape == (400, 2)
 
@@ -250,7 +250,7 @@ def test_conv_autoencoder_bad_inputs(trained_ae):
     ({"validation_fraction": 1.0}, ValueError),
     ({"validation_fraction": 0.0, "patience": 5}, ValueError),
     ({"input_noise": -0.1}, ValueError),
-    ({"seed": 1.5}, TypeError),
+    ({"random_state": 1.5}, TypeError),
     ({"hidden": (8, 0)}, ValueError),
     ({"hidden": "wide"}, TypeError),
     ({"latent_activation": "relu"}, ValueError),

@@ -18,8 +18,8 @@ def digits(n, side, seed):
                          + (g[None, None, :] - c[:, 1, None, None]) ** 2)).astype(np.float32)
 
 
-FAST = dict(epochs=1, batch_size=8, progress=False, device="cpu", seed=0, patience=None, validation_fraction=0.0)
-TRAIN = dict(epochs=10, batch_size=16, lr=5e-3, channels=8, patience=None, seed=0, progress=False,
+FAST = dict(epochs=1, batch_size=8, progress=False, device="cpu", random_state=0, patience=None, validation_fraction=0.0)
+TRAIN = dict(epochs=10, batch_size=16, lr=5e-3, channels=8, patience=None, random_state=0, progress=False,
              device="cpu", input_noise=0.0, latent_noise=0.0, validation_fraction=0.0)
 
 

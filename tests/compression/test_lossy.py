@@ -34,7 +34,7 @@ def _setup(mi, sigma, scale=1.0, seed=0):
 
 def _sample(m, dist, sigma, n, scale=1.0, seed=1):
     rng = np.random.default_rng(seed)
-    xi, eta = dist.sample(n, seed=rng)
+    xi, eta = dist.sample(n, random_state=rng)
     x = scale * xi @ m.T + sigma * rng.standard_normal((n, AMBIENT))
     y = scale * eta @ m.T + sigma * rng.standard_normal((n, AMBIENT))
     return x, y

@@ -19,7 +19,7 @@ from ibcore.validation import check_fitted, derived_seed
 
 def _embedded(n=2000, mi=1.0, seed=0, width=10):
     """A 2+2 Gaussian pair with known MI, x embedded linearly (injectively) in ``width`` dimensions."""
-    x, y = CorrelatedNormal(2, 2, mi).sample(n, seed=seed)
+    x, y = CorrelatedNormal(2, 2, mi).sample(n, random_state=seed)
     return x @ np.random.default_rng(seed + 1).standard_normal((2, width)), y
 
 
@@ -53,7 +53,7 @@ def test_auto_per_side_and_auto_method_equal_the_default_call():
     x, y = _embedded(n=1500, mi=0.8, seed=3)
     res = lossy_mutual_information(x, y, "auto", compressor_x="auto", compressor_y="auto", random_state=0,
                                    device="cpu")
-    est = auto_mutual_information(x, y, seed=0, device="cpu")
+    est = auto_mutual_information(x, y, random_state=0, device="cpu")
     assert (res.value, res.std, res.unstable) == (est.value, est.std, est.unstable)
     assert res.details["x"]["compressor"] == "pca" and res.details["x"]["lossless"]
     assert est.details["method"] == res.details["method"] == "wkl"

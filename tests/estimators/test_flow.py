@@ -10,11 +10,11 @@ from ibcore.synthetic import CorrelatedNormal
 
 # Small budgets keep each fit to a few seconds on one CPU thread; the preprocessing (normal
 # scores + CCA) already solves the Gaussian cases, so the flows only need to stay near it.
-FAST = dict(epochs=40, patience=8, batch_size=256, transforms=2, hidden=(32, 32), seed=0)
+FAST = dict(epochs=40, patience=8, batch_size=256, transforms=2, hidden=(32, 32), random_state=0)
 
 
 def test_canonical_pair_is_the_gaussian_canonical_form():
-    x, y = CorrelatedNormal(3, 2, 1.5).sample(4000, seed=0)
+    x, y = CorrelatedNormal(3, 2, 1.5).sample(4000, random_state=0)
     u, v, rho = canonical_pair(x @ np.array([[2.0, 0, 0], [1, 1, 0], [0, 3, 1]]) + 5, y)
     n = len(u)
     np.testing.assert_allclose(u.T @ u / (n - 1), np.eye(3), atol=1e-10)
@@ -26,7 +26,7 @@ def test_canonical_pair_is_the_gaussian_canonical_form():
 
 @pytest.mark.parametrize("mi,dims", [(1.0, (1, 1)), (2.0, (2, 2))])
 def test_gaussian_closed_form(mi, dims):
-    x, y = CorrelatedNormal(*dims, mi).sample(2000, seed=1)
+    x, y = CorrelatedNormal(*dims, mi).sample(2000, random_state=1)
     est = ibcore.mutual_information(x, y, "flow", **FAST)
     # the held-out mean has std ~0.02-0.03 here; 4 std plus 0.03 for the flows' finite fit
     assert abs(est.value - mi) < 4 * est.std + 0.03, est
@@ -59,14 +59,14 @@ def test_independent_pair_gives_zero():
 def test_monotone_maps_leave_the_estimate_unchanged_exactly():
     # normal scores depend on ranks only, so strictly increasing maps per coordinate give the
     # very same training data: the estimate is bit-identical, not merely close
-    x, y = CorrelatedNormal(2, 2, 1.0).sample(1000, seed=3)
+    x, y = CorrelatedNormal(2, 2, 1.0).sample(1000, random_state=3)
     a = FlowMI(**FAST).fit(x, y).estimate()
     b = FlowMI(**FAST).fit(np.exp(x), np.sign(y) * np.abs(y) ** 3 + 2 * y).estimate()
     assert a == b
 
 
 def test_seeded_fit_is_reproducible_and_scores_every_sample():
-    x, y = CorrelatedNormal(1, 1, 0.5).sample(600, seed=4)
+    x, y = CorrelatedNormal(1, 1, 0.5).sample(600, random_state=4)
     f1, f2 = FlowMI(**FAST).fit(x, y), FlowMI(**FAST).fit(x, y)
     np.testing.assert_array_equal(f1.pointwise_, f2.pointwise_)
     assert f1.pointwise_.shape == (600,) and f1.rho_.shape == (2, 1)

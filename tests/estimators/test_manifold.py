@@ -30,7 +30,7 @@ def _torus(n, seed):
 def bump_codes():
     """A manifold case: 16x16 images of 2 latent parameters (true MI 2 nats), PCA to 4 per side.
     TwoNN of such codes: 1.97 ± 0.08 at n = 1000 (20 seeds); the threshold is 2.48."""
-    pair = image_pair(GaussianBumps(16), 2.0, n=1000, seed=0)
+    pair = image_pair(GaussianBumps(16), 2.0, n=1000, random_state=0)
     flat = lambda a: PCA(4, random_state=0).fit_transform(a.reshape(len(a), -1))  # noqa: E731
     return flat(pair.x), flat(pair.y)
 

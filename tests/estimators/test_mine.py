@@ -30,7 +30,7 @@ def gaussian_pair(n, mi, seed):
 
 def test_gaussian_mi_one_nat():
     x, y = gaussian_pair(4096, 1.0, seed=0)
-    est = mine_mutual_information(x, y, epochs=100, batch_size=512, seed=0, progress=False, device="cpu")
+    est = mine_mutual_information(x, y, epochs=100, batch_size=512, random_state=0, progress=False, device="cpu")
     assert isinstance(est, Estimate)
     # The tolerance is 0.15 nats. It covers the sampling error of a 4096-sample
     # estimate (std of the pointwise MI is rho ~ 0.93, so ~0.015 nats) several times over plus the
@@ -43,7 +43,7 @@ def test_gaussian_mi_one_nat():
 
 def test_independent_gives_near_zero():
     x, y = gaussian_pair(2048, 0.0, seed=1)
-    est = MINE(epochs=30, seed=1, progress=False, device="cpu").fit(x, y).estimate()
+    est = MINE(epochs=30, random_state=1, progress=False, device="cpu").fit(x, y).estimate()
     # true MI 0; a critic on 2048 samples overfits by a few thousandths of a nat (0.004 seen)
     assert 0.0 <= est.value < 0.05
 
@@ -53,7 +53,7 @@ def test_labels_are_one_hot():
     rng = np.random.default_rng(3)
     u = rng.uniform(size=2048)
     labels = (2 * u).astype(int)
-    m = MINE(epochs=60, seed=0, progress=False, device="cpu").fit(u, labels)
+    m = MINE(epochs=60, random_state=0, progress=False, device="cpu").fit(u, labels)
     assert m.critic_kind_ == "dense"
     # DV is a lower bound and the step at u = 1/2 needs a sharp critic: 0.66 seen; allow 0.15
     assert abs(m.estimate().value - math.log(2)) < 0.15
@@ -68,13 +68,13 @@ def test_conv_critic_on_images():
     centre = 2 + 4 / (1 + np.exp(-a))
     g = np.arange(s)
     img = np.exp(-((g[None, :, None] - centre[:, None, None]) ** 2 + (g[None, None, :] - 3.5) ** 2) / 2)
-    m = MINE(epochs=25, batch_size=256, seed=0, progress=False, device="cpu").fit(img, b)
+    m = MINE(epochs=25, batch_size=256, random_state=0, progress=False, device="cpu").fit(img, b)
     assert m.critic_kind_ == "conv"
     assert len(m.history_) == 25 and np.isfinite(m.history_).all()
     # 0.98 seen at 40 epochs; a loose band because 25 epochs is a smoke-sized budget
     assert abs(m.estimate().value - 1.0) < 0.3
     # the same data with critic="dense" flattens the images
-    d = MINE(critic="dense", epochs=1, seed=0, progress=False, device="cpu").fit(img[:256], b[:256])
+    d = MINE(critic="dense", epochs=1, random_state=0, progress=False, device="cpu").fit(img[:256], b[:256])
     assert d.critic_kind_ == "dense"
     del rng
 
@@ -104,8 +104,8 @@ def test_ema_gradient_correction():
 
 def test_estimate_is_window_mean_and_seed_reproducible():
     x, y = gaussian_pair(512, 0.5, seed=5)
-    a = MINE(epochs=12, batch_size=128, average_last=4, seed=7, progress=False, device="cpu").fit(x, y)
-    b = MINE(epochs=12, batch_size=128, average_last=4, seed=7, progress=False, device="cpu").fit(x, y)
+    a = MINE(epochs=12, batch_size=128, average_last=4, random_state=7, progress=False, device="cpu").fit(x, y)
+    b = MINE(epochs=12, batch_size=128, average_last=4, random_state=7, progress=False, device="cpu").fit(x, y)
     np.testing.assert_array_equal(a.history_, b.history_)
     w = a.history_[-4:]
     est = a.estimate()
@@ -114,7 +114,7 @@ def test_estimate_is_window_mean_and_seed_reproducible():
     # a share of the epochs: ceil(0.25 * 12) = 3
     a.average_last = 0.25
     assert a.estimate().value == pytest.approx(max(a.history_[-3:].mean(), 0.0))
-    # random_state is an alias of seed
+    # the functional front end is the class
     c = mine_mutual_information(x, y, epochs=12, batch_size=128, average_last=4, random_state=7,
                                 progress=False, device="cpu")
     assert c == est
@@ -122,13 +122,13 @@ def test_estimate_is_window_mean_and_seed_reproducible():
 
 def test_validation_and_early_stopping():
     x, y = gaussian_pair(1024, 0.0, seed=6)
-    m = MINE(epochs=300, batch_size=256, validation_fraction=0.25, patience=3, seed=0,
+    m = MINE(epochs=300, batch_size=256, validation_fraction=0.25, patience=3, random_state=0,
              progress=False, device="cpu").fit(x, y)
     # on independent data the held-out DV value cannot keep improving for long
     assert m.stopped_early_ and m.n_epochs_ < 300
     assert len(m.val_history_) == len(m.history_) == m.n_epochs_
     est = MINE(epochs=5, batch_size=256, validation_fraction=0.25, estimate_from="validation",
-               seed=0, progress=False, device="cpu").fit(x, y).estimate()
+               random_state=0, progress=False, device="cpu").fit(x, y).estimate()
     assert est.value >= 0
 
 
@@ -148,7 +148,7 @@ def test_validation_and_early_stopping():
         ({"validation_fraction": 1.0}, ValueError),
         ({"patience": 0}, ValueError),
         ({"hidden": 2.5}, TypeError),
-        ({"seed": -1}, TypeError),
+        ({"random_state": -1}, TypeError),
         ({"device": "tpu"}, ValueError),
         ({"progress": "yes"}, TypeError),
     ],
@@ -176,11 +176,11 @@ def test_bad_inputs():
         MINE().estimate()
     with pytest.raises(TypeError, match="unknown option"):
         mine_mutual_information(x, y, k=3)
-    with pytest.raises(ValueError, match="seed or random_state"):
-        mine_mutual_information(x, y, seed=1, random_state=2, **opts)
+    with pytest.raises(TypeError, match="random_state must be None or a non-negative integer"):
+        mine_mutual_information(x, y, random_state=-1, **opts)
     with pytest.raises(TypeError, match="discrete_y"):
         MINE(**opts).fit(x, y, discrete_y="yes")
-    assert "seed" in MINE_OPTIONS and "epochs" in MINE_OPTIONS
+    assert "random_state" in MINE_OPTIONS and "seed" not in MINE_OPTIONS and "epochs" in MINE_OPTIONS
 
 
 def test_train_loop_early_stopping_restores_best():

@@ -98,7 +98,7 @@ def test_fashion_mnist_from_idx_files(tmp_path, capsys):
 def test_evaluation_subset_is_stratified_seeded_and_in_file_order(tmp_path):
     arrays = write_idx_folder(tmp_path)
     full = load_fashion_mnist(tmp_path, normalize=False, verbose=False)
-    sub = load_fashion_mnist(tmp_path, normalize=False, n_test=20, seed=3, verbose=False)
+    sub = load_fashion_mnist(tmp_path, normalize=False, n_test=20, random_state=3, verbose=False)
     assert "a stratified subset of 20, seed 3" in sub.description
     assert torch.bincount(sub.y_test, minlength=10).tolist() == [2] * 10  # 4 per class -> 2 per class
     # each subset image is one of the test images, with its label, and the order is the files'
@@ -107,8 +107,8 @@ def test_evaluation_subset_is_stratified_seeded_and_in_file_order(tmp_path):
     assert rows == sorted(rows) and len(set(rows)) == 20
     assert sub.y_test.tolist() == full.y_test[rows].tolist()
     assert torch.equal(sub.x_train, full.x_train)  # the training images are untouched
-    again = load_fashion_mnist(tmp_path, normalize=False, n_test=20, seed=3, verbose=False)
-    other = load_fashion_mnist(tmp_path, normalize=False, n_test=20, seed=4, verbose=False)
+    again = load_fashion_mnist(tmp_path, normalize=False, n_test=20, random_state=3, verbose=False)
+    other = load_fashion_mnist(tmp_path, normalize=False, n_test=20, random_state=4, verbose=False)
     assert torch.equal(again.x_test, sub.x_test) and not torch.equal(other.x_test, sub.x_test)
     assert load_fashion_mnist(tmp_path, n_test=40, verbose=False).description == full.description
     for bad in (5, 41, 2.5, True):

@@ -44,7 +44,7 @@ def test_classifier_layer_shapes_and_probabilities():
     torch.manual_seed(0)
     model = MNISTClassifier()
     x = torch.randn(7, 1, 28, 28)
-    res = collect(model, x, list(ANALYSED_LAYERS), seed=0)
+    res = collect(model, x, list(ANALYSED_LAYERS), random_state=0)
     assert {k: v.shape for k, v in res.outputs.items()} == {k: (7, d) for k, d in EXPECTED_DIMS.items()}
     probs = res.outputs["probs"]
     np.testing.assert_allclose(probs, np.exp(res.outputs["layer5"]), rtol=1e-6)
@@ -104,7 +104,7 @@ def test_embedded_mnist_shapes_balance_and_normalisation(embedded, capsys):
     # train and test rows are disjoint (no image appears in both)
     train_rows = {r.tobytes() for r in x_tr.reshape(4000, -1).numpy()}
     assert not any(r.tobytes() in train_rows for r in x_te.reshape(1000, -1).numpy())
-    raw = load_mnist("embedded", normalize=False, n_test=500, seed=0)
+    raw = load_mnist("embedded", normalize=False, n_test=500, random_state=0)
     assert raw.x_test.shape[0] == 500 and float(raw.x_train.min()) == 0 and float(raw.x_train.max()) == 1
     assert "embedded MNIST" in capsys.readouterr().out  # says which data is in use
     again = load_mnist("embedded", verbose=False)

@@ -323,7 +323,7 @@ def test_collect_runs_eval_mode_with_noise_on_and_restores_training_flags(seeded
     assert abs(z.std() / sigma - 1) < 5 / math.sqrt(2 * z.size)
     assert model.training and all(m.training for m in model.modules())
     # seeded evaluation noise is reproducible, and differs between seeds
-    a, b = collect(model, x, ["2"], seed=1), collect(model, x, ["2"], seed=1)
-    c = collect(model, x, ["2"], seed=2)
+    a, b = collect(model, x, ["2"], random_state=1), collect(model, x, ["2"], random_state=1)
+    c = collect(model, x, ["2"], random_state=2)
     assert np.array_equal(a.outputs["2"], b.outputs["2"])
     assert not np.array_equal(a.outputs["2"], c.outputs["2"])

@@ -60,7 +60,7 @@ def test_noise_mode_matches_linear_gaussian_closed_form(observation_noise):
         make_stochastic(net, sigma, "absolute", where="outputs", layers=["0"])
     y = (x[:, 0] > 0).long()
     tracker = InformationPlaneTracker(net, ["0"], x, y, mi_mode="noise", noise_sigma=sigma,
-                                      observation_noise=observation_noise, seed=3)
+                                      observation_noise=observation_noise, random_state=3)
     (pt,) = tracker.measure(1)
     truth = _closed_form(w, cov, sigma)
     assert pt.ixl_kind == "exact" and pt.n_components == 2  # full-rank orthonormal PCA: no loss
@@ -78,7 +78,7 @@ def test_noise_mode_upstream_noise_is_flagged_and_an_upper_bound():
     make_stochastic(net, sigma, "absolute", where="outputs", layers=["0"])
     y = (x[:, 1] > 0).long()
     tracker = InformationPlaneTracker(net, ["0"], x, y, mi_mode="noise", noise_sigma=sigma,
-                                      observation_noise=False, seed=0)
+                                      observation_noise=False, random_state=0)
     (pt,) = tracker.measure(1)
     assert pt.ixl_kind == "upper bound"
     # L = W(X + Z_in) + Z: the true I(X;L) = ½ log det(Σ_L) - ½ log det(σ_in² W Wᵀ + σ² I)
@@ -96,7 +96,7 @@ def test_label_copy_gives_log_classes():
     net = nn.Sequential(nn.Identity())
     make_stochastic(net, 0.05, "absolute", where="outputs", layers=["0"])
     # X is discrete here (C_X would have duplicate rows), so I(X;L) uses the noise mode
-    tracker = InformationPlaneTracker(net, ["0"], onehot, y, mi_mode="noise", observation_noise=False, seed=0)
+    tracker = InformationPlaneTracker(net, ["0"], onehot, y, mi_mode="noise", observation_noise=False, random_state=0)
     (pt,) = tracker.measure(1)
     # well-separated clusters: I(L;Y) = H(Y) = log 4. Reported std ≈ 0.01; 4 standard errors plus
     # 0.05 nats for the kNN bias of the per-class entropies at 500 samples per class.
@@ -112,11 +112,11 @@ def test_joint_mode_pairs_inputs_and_layers():
     net = nn.Sequential(nn.Identity())
     make_stochastic(net, 0.1, "absolute", where="outputs", layers=["0"])
     y = (x[:, 0] > 0).long()
-    tracker = InformationPlaneTracker(net, ["0"], x, y, x_codes=x.numpy(), seed=0)
+    tracker = InformationPlaneTracker(net, ["0"], x, y, x_codes=x.numpy(), random_state=0)
     (pt,) = tracker.measure(2)
     assert pt.ixl_kind == "estimate"
     assert pt.ixl.value > 3.0  # X + N(0, 0.01 I) with unit-scale X carries several nats
-    shuffled = InformationPlaneTracker(net, ["0"], x, y, x_codes=x.numpy()[::-1].copy(), seed=0)
+    shuffled = InformationPlaneTracker(net, ["0"], x, y, x_codes=x.numpy()[::-1].copy(), random_state=0)
     assert abs(shuffled.measure(2)[0].ixl.value) < 4 * shuffled.measure(2)[0].ixl.std + 0.1
 
 
@@ -125,7 +125,7 @@ def test_measure_is_reproducible_per_epoch():
     net = MNISTClassifier()
     x = torch.randn(120, 1, 28, 28)
     y = torch.arange(120) % 3
-    tracker = InformationPlaneTracker(net, ["layer3", "probs"], x, y, seed=4)
+    tracker = InformationPlaneTracker(net, ["layer3", "probs"], x, y, random_state=4)
     a, b, c = tracker.measure(5), tracker.measure(5), tracker.measure(6)
     assert [p.ixl for p in a] == [p.ixl for p in b] and [p.ily for p in a] == [p.ily for p in b]
     assert [p.ixl for p in a] != [p.ixl for p in c]  # another epoch: other evaluation noise

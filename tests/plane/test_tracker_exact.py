@@ -35,9 +35,9 @@ def test_exact_mode_matches_a_high_precision_monte_carlo_of_the_mixture():
     0.05 nats + 2 %, and within 4 of the tracker's own standard errors."""
     net, x, y = _deep_linear()
     tracker = InformationPlaneTracker(net, ["0", "1", "2"], x, y, mi_mode="exact", noise_sigma=0.3,
-                                      exact_rows=None, exact_samples=10_000, seed=3)
+                                      exact_rows=None, exact_samples=10_000, random_state=3)
     points = tracker.measure(2)
-    outputs = collect(net, x, ["0", "1", "2"], labels=y, seed=derived_seed(3, 2, 1)).outputs
+    outputs = collect(net, x, ["0", "1", "2"], labels=y, random_state=derived_seed(3, 2, 1)).outputs
     for point in points:
         ref = mixture_information(outputs[point.layer], 0.3, y.numpy(), samples=200_000, random_state=11)
         for got, want in ((point.ixl, ref.ixt), (point.ily, ref.ity)):
@@ -69,7 +69,7 @@ def test_sigma_in_units_of_the_layer():
     net, x, y = _deep_linear()
     tracker = InformationPlaneTracker(net, ["0", "2"], x, y, mi_mode="exact", noise_sigma=0.5,
                                       sigma_scale="layer", exact_rows=100, exact_samples=500)
-    first = collect(net, x, ["0", "2"], labels=y, seed=derived_seed(0, 0)).outputs
+    first = collect(net, x, ["0", "2"], labels=y, random_state=derived_seed(0, 0)).outputs
     rows = tracker._exact_rows_index
     for name in ("0", "2"):
         scale = math.sqrt(first[name][rows].var(axis=0).mean())
@@ -126,7 +126,7 @@ def test_eval_rows_estimates_on_a_fixed_subset():
     """A subset of the evaluation rows: the same rows at every call, all rows when it is as large
     as the set, and an estimate close to the full one (the paper's route, a Gaussian linear layer)."""
     net, x, y = _deep_linear()
-    opts = {"compressor": "pca", "method": "wkl", "x_compressor": "pca", "seed": 1}
+    opts = {"compressor": "pca", "method": "wkl", "x_compressor": "pca", "random_state": 1}
     full = InformationPlaneTracker(net, ["0", "2"], x, y, **opts).measure(1)
     same = InformationPlaneTracker(net, ["0", "2"], x, y, eval_rows=600, **opts).measure(1)
     assert [p.ixl.value for p in same] == [p.ixl.value for p in full]

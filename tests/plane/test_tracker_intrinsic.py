@@ -35,9 +35,9 @@ def test_curved_layer_is_flagged_and_its_dimension_recorded():
     net = nn.Sequential(nn.Linear(2, 6), nn.Tanh())
     x = _inputs(1500, 2, 1)
     y = (x[:, 0] > 0).long()
-    (default,) = InformationPlaneTracker(net, ["1"], x, y, seed=0).measure(1)
+    (default,) = InformationPlaneTracker(net, ["1"], x, y, random_state=0).measure(1)
     assert default.manifold == "" and default.n_components == 2
-    tracker = InformationPlaneTracker(net, ["1"], x, y, seed=0, **PAPER)
+    tracker = InformationPlaneTracker(net, ["1"], x, y, random_state=0, **PAPER)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ManifoldWarning)  # nothing reaches the caller
         (pt,) = tracker.measure(1)
@@ -54,7 +54,7 @@ def test_full_dimensional_layer_is_not_flagged():
     make_stochastic(net, 0.5, "absolute", where="outputs", layers=["0"])
     x = _inputs(1500, 3, 2)
     y = (x[:, 0] + x[:, 1] > 0).long()
-    tracker = InformationPlaneTracker(net, ["0"], x, y, seed=0, **PAPER)
+    tracker = InformationPlaneTracker(net, ["0"], x, y, random_state=0, **PAPER)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ManifoldWarning)
         a, b = tracker.measure(3), tracker.measure(3)
@@ -70,8 +70,8 @@ def test_id_samples_option_and_other_warnings_pass_through():
     net = nn.Sequential(nn.Linear(2, 6), nn.Tanh())
     x = _inputs(600, 2, 3)
     y = (x[:, 1] > 0).long()
-    full = InformationPlaneTracker(net, ["1"], x, y, seed=0, id_samples=None, **PAPER).measure(1)[0]
-    sub = InformationPlaneTracker(net, ["1"], x, y, seed=0, id_samples=200, **PAPER).measure(1)[0]
+    full = InformationPlaneTracker(net, ["1"], x, y, random_state=0, id_samples=None, **PAPER).measure(1)[0]
+    sub = InformationPlaneTracker(net, ["1"], x, y, random_state=0, id_samples=200, **PAPER).measure(1)[0]
     assert math.isfinite(full.id_layer) and math.isfinite(sub.id_layer) and full.id_layer != sub.id_layer
     with pytest.raises(ValueError, match="id_samples must be >= 3"):
         InformationPlaneTracker(net, ["1"], x, y, id_samples=2)
@@ -80,6 +80,6 @@ def test_id_samples_option_and_other_warnings_pass_through():
     lin = nn.Sequential(nn.Linear(8, 8))
     make_stochastic(lin, 0.5, "absolute", where="outputs", layers=["0"])
     tr = InformationPlaneTracker(lin, ["0"], x8, (x8[:, 0] > 0).long(), x_codes=x8.numpy()[:, :6],
-                                 estimator_options={"k": 5}, n_components=6, seed=0, compressor="pca", method="wkl")
+                                 estimator_options={"k": 5}, n_components=6, random_state=0, compressor="pca", method="wkl")
     with pytest.warns(RuntimeWarning, match="have norm"):
         tr.measure(1)

@@ -77,10 +77,10 @@ def test_images_shape_dtype_range(gen):
 
 def test_sample_marginal_and_dtype_option():
     gen = GaussianBumps(16, dtype=F64)
-    a = gen.sample_marginal(50, seed=3)
-    np.testing.assert_array_equal(a, gen.sample_marginal(50, seed=3))
+    a = gen.sample_marginal(50, random_state=3)
+    np.testing.assert_array_equal(a, gen.sample_marginal(50, random_state=3))
     assert a.dtype == F64 and a.shape == (50, 16, 16)
-    pts = AntiPCA().sample_marginal(40, seed=0)
+    pts = AntiPCA().sample_marginal(40, random_state=0)
     assert pts.shape == (40, 32) and pts.dtype == np.float32
     assert ((pts[:, :2] > -1) & (pts[:, :2] < 1)).all()
 
@@ -129,7 +129,7 @@ def test_distinct_latents_give_distinct_rectangles():
 def test_anti_pca_latent_recovered():
     gen = AntiPCA(dtype=F64)
     xi = latent(300, 1)
-    out = gen(xi, seed=4)
+    out = gen(xi, random_state=4)
     np.testing.assert_allclose(gen.invert(out), gen.latent_to_params(xi), atol=1e-15)
 
 
@@ -179,28 +179,28 @@ def test_rectangle_latent_map_is_uniform_bijection_with_min_side():
 
 @pytest.mark.parametrize("gen", [GaussianBumps(16), CovarianceBumps(32), Rectangles(32), AntiPCA()], ids=repr)
 def test_image_pair(gen):
-    pair = image_pair(gen, 3.0, 200, seed=0)
+    pair = image_pair(gen, 3.0, 200, random_state=0)
     assert isinstance(pair, ImagePair)
     x, y, lx, ly, mi = pair
     assert x.shape == y.shape == (200, *gen.shape)
     assert mi == 3.0
     assert len(lx) == len(ly) == 200
     np.testing.assert_allclose(gen.invert(x), lx, atol=1e-4)   # float32 images
-    again = image_pair(gen, 3.0, 200, seed=0)
+    again = image_pair(gen, 3.0, 200, random_state=0)
     np.testing.assert_array_equal(again.x, x)
     np.testing.assert_array_equal(again.latent_y, ly)
 
 
 def test_image_pair_with_sampler_objects():
     gen = GaussianBumps(16, dtype=F64)
-    normal = CorrelatedNormal(2, 2, 4.0, seed=1)
-    pair = image_pair(gen, normal, 3000, seed=2)
+    normal = CorrelatedNormal(2, 2, 4.0, random_state=1)
+    pair = image_pair(gen, normal, 3000, random_state=2)
     assert pair.mutual_information == 4.0
     # the latents are Phi of the sampled Gaussian pair: their normal scores keep its covariance
     z = np.hstack([ndtri(pair.latent_x), ndtri(pair.latent_y)])
     np.testing.assert_allclose(np.cov(z, rowvar=False), normal.covariance, atol=0.06)
-    uniform = CorrelatedUniform(2, 2, 4.0, seed=1)
-    upair = image_pair(gen, uniform, 3000, seed=2)
+    uniform = CorrelatedUniform(2, 2, 4.0, random_state=1)
+    upair = image_pair(gen, uniform, 3000, random_state=2)
     # a uniform sampler feeds its u directly as the centres: same draws, same images
     np.testing.assert_allclose(upair.x, pair.x, atol=1e-12)
 

@@ -19,7 +19,7 @@ LOG_2PIE = math.log(2 * math.pi * math.e)
 @pytest.mark.parametrize("mi", [0.0, 1e-9, 0.5, 3.0, 10.0])
 @pytest.mark.parametrize("dims", [(1, 1), (2, 5), (4, 3)])
 def test_population_covariance_has_exact_mi(mi, dims):
-    dist = CorrelatedNormal(*dims, mi, seed=3)
+    dist = CorrelatedNormal(*dims, mi, random_state=3)
     assert dist.mutual_information == mi
     cov = dist.covariance
     # marginals stay N(0, I) after the orthogonal mixing
@@ -45,25 +45,25 @@ def test_pair_correlation_is_exact_for_large_and_small_mi():
 
 def test_sample_covariance_gives_target_mi():
     n, mi = 40_000, 2.0
-    x, y = correlated_normal(n, 3, 2, mi, seed=0)
+    x, y = correlated_normal(n, 3, 2, mi, random_state=0)
     assert x.shape == (n, 3) and y.shape == (n, 2)
     cov = np.cov(np.hstack([x, y]), rowvar=False)
     # Plug-in Gaussian MI: per pair var(Î) ≈ rho²/n (delta method on -½log(1-r²)), so with m = 2
     # pairs std ≤ sqrt(2/n) ≈ 0.007; bias ≈ d_x d_y / (2n) ≈ 1e-4. 0.04 is > 5 std.
     assert gaussian_mutual_information(cov, 3) == pytest.approx(mi, abs=0.04)
     # entry-wise, a sample covariance of unit-variance data has std ≤ sqrt(2/n) ≈ 0.007
-    dist = CorrelatedNormal(3, 2, mi, seed=np.random.default_rng(0))
+    dist = CorrelatedNormal(3, 2, mi, random_state=np.random.default_rng(0))
     np.testing.assert_allclose(cov, dist.covariance, atol=0.04)
 
 
 def test_mixing_is_orthogonal_and_leaves_mi_unchanged():
-    mixed = CorrelatedNormal(3, 4, 2.5, seed=11)
+    mixed = CorrelatedNormal(3, 4, 2.5, random_state=11)
     plain = CorrelatedNormal(3, 4, 2.5, mixing=False)
     for q in (mixed.mixing_x, mixed.mixing_y):
         np.testing.assert_allclose(q @ q.T, np.eye(len(q)), atol=1e-12)
     assert not np.allclose(mixed.mixing_x, np.eye(3))
-    xm, ym = mixed.sample(2000, seed=5)
-    xp, yp = plain.sample(2000, seed=5)
+    xm, ym = mixed.sample(2000, random_state=5)
+    xp, yp = plain.sample(2000, random_state=5)
     # the same draws, rotated within x and within y
     np.testing.assert_allclose(xm, xp @ mixed.mixing_x.T, atol=1e-12)
     np.testing.assert_allclose(ym, yp @ mixed.mixing_y.T, atol=1e-12)
@@ -78,27 +78,27 @@ def test_mixing_is_orthogonal_and_leaves_mi_unchanged():
 
 
 def test_sampler_is_one_distribution_and_reproducible():
-    dist = CorrelatedNormal(2, 2, 1.0, seed=7)
+    dist = CorrelatedNormal(2, 2, 1.0, random_state=7)
     q = dist.mixing_x.copy()
-    a = dist.sample(100, seed=1)
-    b = dist.sample(100, seed=1)
-    c = dist.sample(100, seed=2)
+    a = dist.sample(100, random_state=1)
+    b = dist.sample(100, random_state=1)
+    c = dist.sample(100, random_state=2)
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
     np.testing.assert_array_equal(dist.mixing_x, q)   # sampling does not redraw the mixing
-    np.testing.assert_array_equal(CorrelatedNormal(2, 2, 1.0, seed=7).mixing_y, dist.mixing_y)
-    np.testing.assert_array_equal(correlated_normal(50, 2, 3, 1.0, seed=4)[1],
-                                  correlated_normal(50, 2, 3, 1.0, seed=4)[1])
+    np.testing.assert_array_equal(CorrelatedNormal(2, 2, 1.0, random_state=7).mixing_y, dist.mixing_y)
+    np.testing.assert_array_equal(correlated_normal(50, 2, 3, 1.0, random_state=4)[1],
+                                  correlated_normal(50, 2, 3, 1.0, random_state=4)[1])
 
 
 def test_default_samplers_are_the_same_distribution_in_every_process():
     # the mixing seed defaults to a fixed value: two samplers built alike draw the same samples
     for cls in (CorrelatedNormal, CorrelatedUniform):
-        a = cls(3, 2, 1.0).sample(50, seed=5)
-        b = cls(3, 2, 1.0).sample(50, seed=5)
+        a = cls(3, 2, 1.0).sample(50, random_state=5)
+        b = cls(3, 2, 1.0).sample(50, random_state=5)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
-    fresh = [CorrelatedNormal(3, 2, 1.0, seed=None).mixing_x for _ in range(2)]
+    fresh = [CorrelatedNormal(3, 2, 1.0, random_state=None).mixing_x for _ in range(2)]
     assert not np.array_equal(*fresh)   # seed=None still draws fresh matrices
 
 
@@ -106,7 +106,7 @@ def test_default_samplers_are_the_same_distribution_in_every_process():
 def test_large_mi_is_finite_and_exact(mi):
     # one unmixed pair, so y - rho x = noise · e is observable directly
     dist = CorrelatedNormal(1, 1, mi, mixing=False)
-    x, y = dist.sample(20_000, seed=0)
+    x, y = dist.sample(20_000, random_state=0)
     assert np.isfinite(x).all() and np.isfinite(y).all()
     resid = (y - dist.rho * x)[:, 0] / dist.noise_scale
     # resid is N(0,1) up to rounding of y (|y| eps / noise ≲ 1e-16 e^{12.5} ≈ 3e-11):
@@ -125,14 +125,14 @@ def test_too_large_mi_warns():
 
 def test_uniform_marginals_and_same_dependence():
     n = 5000
-    u, v = correlated_uniform(n, 2, 3, 3.0, seed=9)
+    u, v = correlated_uniform(n, 2, 3, 3.0, random_state=9)
     assert u.shape == (n, 2) and v.shape == (n, 3)
     assert ((u > 0) & (u < 1)).all() and ((v > 0) & (v < 1)).all()
     # each coordinate uniform on (0, 1): KS with a fixed seed; p > 1e-3 fails 0.1 % of seeds at most
     for col in np.hstack([u, v]).T:
         assert stats.kstest(col, "uniform").pvalue > 1e-3
     # Phi is a coordinate-wise bijection: Phi^{-1} gives back exactly the Gaussian draws
-    x, y = correlated_normal(n, 2, 3, 3.0, seed=9)
+    x, y = correlated_normal(n, 2, 3, 3.0, random_state=9)
     np.testing.assert_allclose(ndtri(u), x, atol=1e-8)
     np.testing.assert_allclose(ndtri(v), y, atol=1e-8)
     dist = CorrelatedUniform(2, 3, 3.0)
@@ -153,7 +153,7 @@ def test_estimator_recovers_mi(sample):
     # the reported std (≈ 0.05; the pointwise terms of kNN estimates are correlated) and the
     # bias ≤ 0.06 (uniform marginals: boundary effect). 5 reported stds ≈ 0.26 ≈ 3.3 true stds.
     dims = (2, 2) if sample is correlated_normal else (1, 1)
-    x, y = sample(2000, *dims, 1.0, seed=21)
+    x, y = sample(2000, *dims, 1.0, random_state=21)
     est = ibcore.mutual_information(x, y, "kl")
     assert abs(est.value - 1.0) < 5 * est.std
 
