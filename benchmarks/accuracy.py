@@ -8,8 +8,11 @@ Rows go to ``benchmarks/accuracy.csv`` as they finish (one per task, method and 
 skips finished rows, so an interrupted run resumes. ``benchmarks/accuracy.md`` is rewritten from
 the CSV at the end. The task families follow the public ``bmi`` benchmark (Czyż et al., NeurIPS
 2023): dense and sparse Gaussians up to 50+50 dimensions, Student-t, Gaussians through spiral,
-half-cube and normal-CDF maps, high MI; plus images rendered injectively from 2-5 latent pairs
-and noisy layers ``L = tanh(W X + σ Z)`` with ``I(X; L) = ½ log det(I + W Wᵀ / σ²)``.
+half-cube and normal-CDF maps, high MI; plus Student-t pairs whose sides are uncorrelated (all the
+MI is in the shared scale, ``ibcore.synthetic.StudentT``), labels that are a function of X (2 and
+10 classes cut at quantiles of one coordinate, truth H(Y)), images rendered injectively from 2-5
+latent pairs (one family with a Student-t latent copula) and noisy layers
+``L = tanh(W X + σ Z)`` with ``I(X; L) = ½ log det(I + W Wᵀ / σ²)``.
 
 Peers run in the same script on the same samples: scikit-learn's KSG
 (``mutual_info_regression``, only where both sides are 1-D), Gaussian-copula CCA (normal scores,
@@ -28,7 +31,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from scipy.special import digamma, gammaln
+from scipy.special import ndtri
 from scipy.stats import ortho_group
 
 HERE = Path(__file__).resolve().parent
@@ -36,23 +39,16 @@ sys.path.insert(0, str(HERE.parent))
 
 import ibcore  # noqa: E402
 from ibcore import tables  # noqa: E402
-from ibcore.estimators import canonical_mutual_information, gaussian_mutual_information  # noqa: E402
+from ibcore.estimators import canonical_mutual_information  # noqa: E402
 from ibcore.estimators import estimate_mutual_information as raw_mi  # noqa: E402
 from ibcore.estimators.flow import CanonicalPair, normal_scores  # noqa: E402
-from ibcore.synthetic import CorrelatedNormal, CovarianceBumps, GaussianBumps, Rectangles, image_pair  # noqa: E402
+from ibcore.synthetic import (CorrelatedNormal, CovarianceBumps, GaussianBumps, Rectangles, StudentT,  # noqa: E402
+                              image_pair)  # noqa: E402
 
 COLUMNS = ("task", "family", "dims", "truth", "method", "seed", "n", "estimate", "std", "covers", "seconds",
            "note")
 METHODS = ("auto", "flow", "wkl", "kl", "ksg", "kde-ml", "kde-lse", "mine", "sklearn-ksg", "gaussian-copula")
 PEERS = ("sklearn-ksg", "gaussian-copula", "mine")
-
-
-# ------------------------------------------------------------------------------ closed forms
-def student_h(nu: float, k: int) -> float:
-    """The dof term of the multivariate Student-t MI (Arellano-Valle, Contreras-Reyes & Genton,
-    Scand. J. Stat. 2013)."""
-    return (gammaln(nu / 2) - gammaln((nu + k) / 2) + k / 2 * math.log(nu * math.pi)
-            + (nu + k) / 2 * (digamma((nu + k) / 2) - digamma(nu / 2)))
 
 
 # ------------------------------------------------------------------------------ samplers
@@ -75,16 +71,38 @@ def _sparse(dx, dy, pairs, mi):
 
 
 def _student(dx, dy, nu, rho):
+    dist = StudentT(dx, dy, nu, rho)
+
     def draw(n, rng):
-        d = dx + dy
-        cov = np.eye(d)
-        for i in range(min(dx, dy)):
-            cov[i, dx + i] = cov[dx + i, i] = rho
-        z = rng.multivariate_normal(np.zeros(d), cov, size=n)
-        s = rng.chisquare(nu, size=n) / nu
-        w = z / np.sqrt(s)[:, None]
-        truth = gaussian_mutual_information(cov, dx) + student_h(nu, dx) + student_h(nu, dy) - student_h(nu, d)
-        return w[:, :dx], w[:, dx:], float(truth)
+        return (*dist.sample(n, random_state=rng), dist.mutual_information)
+    return draw
+
+
+class _TCopula:
+    """A Student-t pair with each coordinate mapped to uniform by its own t CDF: the latents of an
+    image family whose copula is not Gaussian (coordinate-wise bijections keep the MI)."""
+
+    marginal = "uniform"
+
+    def __init__(self, dim, nu, rho):
+        self.dist = StudentT(dim, dim, nu, rho)
+        self.dim_x = self.dim_y = dim
+        self.mutual_information = self.dist.mutual_information
+
+    def sample(self, n, random_state=None):
+        from scipy.stats import t
+
+        x, y = self.dist.sample(n, random_state=random_state)
+        return t.cdf(x, self.dist.nu), t.cdf(y, self.dist.nu)
+
+
+def _labels(classes, dim=4):
+    """Labels cut at the quantiles of the first coordinate of a Gaussian: I(X;Y) = H(Y) = log K."""
+    cuts = ndtri(np.arange(1, classes) / classes)
+
+    def draw(n, rng):
+        x = rng.standard_normal((n, dim))
+        return x, np.searchsorted(cuts, x[:, 0]), math.log(classes)
     return draw
 
 
@@ -114,9 +132,10 @@ def _mapped(dx, dy, mi, fn):
 
 
 def _images(generator, mi):
+    """Images of latents with ``mi`` nats: a number (a Gaussian latent pair) or a sampler."""
     def draw(n, rng):
         pair = image_pair(generator, mi, n, random_state=rng)
-        return pair.x, pair.y, mi
+        return pair.x, pair.y, pair.mutual_information
     return draw
 
 
@@ -141,6 +160,10 @@ TASKS = {
     "gauss-3x3-high": ("gaussian (high MI)", "3+3", _gauss(3, 3, 10.0)),
     "student-2x2-nu3": ("student-t", "2+2", _student(2, 2, 3.0, 0.0)),
     "student-3x3-nu5": ("student-t", "3+3", _student(3, 3, 5.0, 0.6)),
+    "student-4x4-shared": ("student-t (shared scale)", "4+4", _student(4, 4, 3.0, 0.0)),
+    "student-10x10-shared": ("student-t (shared scale)", "10+10", _student(10, 10, 3.0, 0.0)),
+    "labels-2": ("labels (function of X)", "4 + 2 classes", _labels(2)),
+    "labels-10": ("labels (function of X)", "4 + 10 classes", _labels(10)),
     "halfcube-3x3": ("transformed", "3+3", _mapped(3, 3, 1.5, _half_cube)),
     "normalcdf-3x3": ("transformed", "3+3", _mapped(3, 3, 1.5, _normal_cdf)),
     "spiral-3x3": ("transformed", "3+3", _mapped(3, 3, 1.5, _spiral)),
@@ -148,6 +171,8 @@ TASKS = {
     "bumps28-5": ("image", "28x28, 2+2 latents", _images(GaussianBumps(28), 5.0)),
     "rect16-4": ("image", "16x16, 4+4 latents", _images(Rectangles(16), 4.0)),
     "covbumps16-10": ("image", "16x16, 5+5 latents", _images(CovarianceBumps(16), 10.0)),
+    "covbumps28-10": ("image", "28x28, 5+5 latents", _images(CovarianceBumps(28), 10.0)),
+    "tcopula-bumps16": ("image", "16x16, 2+2 latents, t copula", _images(GaussianBumps(16), _TCopula(2, 3.0, 0.95))),
     "layer-3": ("noisy layer", "10+10", _layer(10, 10, 0.25)),
     "layer-8": ("noisy layer", "10+10", _layer(10, 10, 0.7)),
 }
@@ -175,13 +200,23 @@ def _flat(a):
 def run_method(method, x, y, seed, args, cache):
     """(estimate, std, note) of one method; estimate NaN with a reason when it does not apply."""
     image = x.ndim >= 3
-    xf, yf = _flat(x), _flat(y)
-    d = xf.shape[1] + yf.shape[1]
+    labels = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
+    xf, yf = _flat(x), (y if labels else _flat(y))
+    d = xf.shape[1] + (1 if labels else yf.shape[1])
     if method == "auto":
         est = ibcore.mutual_information(x, y, random_state=seed)
         cache["auto"] = est
-        note = f"{est.details['method']}; codes {est.details['x']['code_dim']}+{est.details['y']['code_dim']}"
+        sides = [est.details[s].get("code_dim", f"{est.details[s].get('classes')} classes") for s in ("x", "y")]
+        note = f"{est.details['method']}; codes {sides[0]}+{sides[1]}"
         return est.value, est.std, note + ("; unstable" if est.unstable else "")
+    if labels and method in ("flow", "sklearn-ksg", "gaussian-copula"):
+        return math.nan, math.nan, "continuous y only"
+    if labels and method in ("wkl", "kl", "kde-ml", "kde-lse", "ksg"):
+        try:
+            est = raw_mi(xf, y, method, discrete_y=True)
+        except ValueError as exc:
+            return math.nan, math.nan, f"refused: {str(exc).splitlines()[0][:120]}"
+        return est.value, est.std, ""
     if method == "flow":
         if image or d > 2 * 64:
             return math.nan, math.nan, "needs compression (raw images or > 64 dims a side): see auto"
@@ -209,7 +244,7 @@ def run_method(method, x, y, seed, args, cache):
         if args.mine_epochs == 0:
             return math.nan, math.nan, "not run (--mine-epochs 0)"
         est = raw_mi(x if image else xf, y if image else yf, "mine", epochs=args.mine_epochs, random_state=seed,
-                     progress=False)
+                     progress=False, **({"discrete_y": True} if labels else {}))
         return est.value, est.std, f"{args.mine_epochs} epochs"
     if method == "sklearn-ksg":
         if xf.shape[1] != 1 or yf.shape[1] != 1:

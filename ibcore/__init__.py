@@ -18,6 +18,7 @@ The package follows the method's stages (Butakov et al., ICLR 2024); imports onl
                      training, the settings base, Dask scheduling and folder locks, the book's
                      tables and figures, the name -> spec tables of the registries
       api.py         the default calls :func:`mutual_information` and :func:`entropy`
+      consistency.py self-consistency checks of an MI estimator on data without ground truth
       cli.py __main__.py    the ``ibcore`` command line, above every stage
 
 Flat public API (all values in nats): :func:`entropy`, :func:`mutual_information` (``method="auto"``
@@ -28,7 +29,9 @@ by default: it compresses images and degenerate samples itself and says what it 
 :class:`KLEntropy`, :class:`WKLEntropy`, :class:`KDEEntropy`, :class:`KSG`, :class:`MINE`; the
 compressors :class:`PCACompressor`, :class:`ConvAutoencoder`, :class:`DenseAutoencoder`,
 :func:`compression_bound` and :func:`lossy_mutual_information`; :func:`intrinsic_dimension`
-(-> :class:`IntrinsicDimension`) and the :class:`ManifoldWarning` of the entropy-based estimators.
+(-> :class:`IntrinsicDimension`) and the :class:`ManifoldWarning` of the entropy-based estimators;
+:func:`consistency_checks` (-> :class:`ConsistencyReport` of :class:`ConsistencyCheck`) tests an
+estimator on data without a known answer (independence, data processing, additivity).
 The algorithms are imported from
 their stage: ``ibcore.synthetic`` (``CorrelatedNormal``, ``GaussianBumps``, ``run_algorithm1``,
 ...) and ``ibcore.plane`` (``InformationPlaneTracker``, ``PlaneRun``, ``make_stochastic``, ...).
@@ -38,6 +41,7 @@ import importlib
 from .compression import (AutoEstimate, ConvAutoencoder, DenseAutoencoder, LossyEstimate, PCACompressor,
                           compression_bound, lossy_mutual_information)
 from .api import entropy, mutual_information
+from .consistency import ConsistencyCheck, ConsistencyReport, consistency_checks
 from .estimators import (EstimatorSpec, FlowMI, KDEEntropy, KLEntropy, KSG, MINE, WKLEntropy, estimator_names,
                          make_entropy_estimator, pointwise_mutual_information, register_estimator, wkl_weights)
 from .estimators import IntrinsicDimension, ManifoldWarning, intrinsic_dimension
@@ -54,6 +58,7 @@ __all__ = [
     "LossyEstimate", "lossy_mutual_information", "ENTROPY_METHODS", "MI_METHODS", "__version__",
     "intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "AutoEstimate",
     "EstimatorSpec", "register_estimator", "estimator_names",
+    "consistency_checks", "ConsistencyReport", "ConsistencyCheck",
     *_STAGES,
 ]
 

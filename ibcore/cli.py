@@ -113,6 +113,9 @@ def _run_plane(args) -> int:
     return 0
 
 
+_CHECKS = ("independence", "data_processing", "additivity")  # ibcore.consistency.CHECKS, without importing it
+
+
 @subcommand("mi", "mutual information between two arrays in files (.npy, .npz, .csv), auto by default")
 def _build_mi(p: argparse.ArgumentParser):
     p.add_argument("x", help="samples of X: .npy, .npz (one array, or --x-key) or .csv (rows = samples)")
@@ -122,10 +125,18 @@ def _build_mi(p: argparse.ArgumentParser):
                    help="auto (default), flow, wkl, kl, ksg, kde-ml, kde-lse or mine")
     p.add_argument("--seed", type=argument_type(parse_int, "seed", minimum=0), default=0,
                    help="seed of auto / flow / mine (default 0)")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level of the interval (default 0.95)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level of the interval and, with --check, family-wise level of the checks (default 0.95)")
     p.add_argument("--x-key", default=None, help="array name inside an .npz file of X")
     p.add_argument("--y-key", default=None, help="array name inside an .npz file of Y")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--check", action="store_true",
+                   help="also run the self-consistency checks of ibcore.consistency_checks (independence of "
+                        "shuffled pairs, data processing, additivity; Song & Ermon, ICLR 2020) with the same method, "
+                        "seed and --level, and print their report after the estimate (under \"checks\" with --json); "
+                        "exit status 0 when every check passes, 1 when one fails (2 for bad input, as always)")
+    p.add_argument("--checks", type=argument_type(parse_list, "check", choices=_CHECKS), default=None,
+                   help=f"comma-separated checks to run, implies --check (default all: {','.join(_CHECKS)}); "
+                        "with --method auto each check costs 1 to 3 estimates of tens of seconds")
     return _run_mi
 
 
@@ -199,9 +210,17 @@ def _run_mi(args) -> int:
     out = {"mi": est.value, "std": est.std, "ci": [lo, hi], "level": args.level, "unit": "nats",
            "method": details.get("method", args.method), "unstable": bool(getattr(est, "unstable", False)),
            "details": details, "n": int(len(x))}
+    report = None
+    if args.check or args.checks:
+        from .consistency import consistency_checks
+
+        report = consistency_checks(x, y, args.method, checks=args.checks or _CHECKS, random_state=args.seed,
+                                    level=args.level, discrete_y=True if args.y_labels else None, estimate=est)
+        out["checks"] = report.to_dict()
+    status = 0 if report is None or report.passed else 1
     if args.json:
         print(json.dumps(out, default=float))
-        return 0
+        return status
     print(f"I(X;Y) = {est.value:.4f} nats (std {est.std:.4f}; {100 * args.level:g} % interval [{lo:.4f}, {hi:.4f}]; "
           f"n = {len(x)})")
     print(f"method: {out['method']}" + ("  [unstable: the bias diagnostic is large]" if out["unstable"] else ""))
@@ -212,7 +231,10 @@ def _run_mi(args) -> int:
             print(f"{side}: {shown}")
     if "bias" in details:
         print(f"bias diagnostic: {details['bias']:.4f} nats")
-    return 0
+    if report is not None:
+        print()
+        print(report)
+    return status
 
 
 @subcommand("store", "run the book's experiments at the scale of a parameters file into results/<name>/ (resumable)")

@@ -15,7 +15,8 @@ import ibcore
 
 PACKAGE = Path(ibcore.__file__).resolve().parent
 GROUND = {"result", "validation", "device", "nn", "settings", "executor", "report", "registry", "tables", "cli_options"}
-# what each part may import (besides itself); the top-level __init__, __main__, api and cli sit above all
+# what each part may import (besides itself); the top-level __init__, __main__, api, consistency and cli
+# sit above all
 ALLOWED = {
     "ground": {"ground"},
     "estimators": {"ground"},
@@ -24,7 +25,7 @@ ALLOWED = {
     "plane": {"ground", "estimators", "compression"},
     "reproduce": {"ground", "estimators", "compression", "synthetic", "plane"},
 }
-TOP = {"__init__", "__main__", "cli", "api"}
+TOP = {"__init__", "__main__", "cli", "api", "consistency"}
 MAX_LINES = 500
 
 

@@ -1,7 +1,8 @@
 """Stage 1, estimators: entropy and mutual information of samples, in nats.
 
 kNN (Kozachenko-Leonenko, weighted KL, KSG) and KDE (ML and LSE bandwidths) estimators on
-whitened samples, their kNN and kernel-sum kernels, and the neural baseline MINE.
+whitened samples, their kNN and kernel-sum kernels, the normalizing-flow estimator, the held-out
+classifier bound for labels, and the neural baseline MINE.
 """
 from .entropy import (EntropyEstimator, KDEEntropy, KLEntropy, WKLEntropy, estimate_entropy,
                       make_entropy_estimator, wkl_weights)
@@ -9,6 +10,7 @@ from .registry import (EstimatorSpec, estimator_names, get_estimator, register_e
                        unregister_estimator)
 from .intrinsic import IntrinsicDimension, ManifoldWarning, intrinsic_dimension
 from .wkl import choose_wkl_k
+from .classifier import ClassifierBound, classifier_bound, label_entropy
 from .flow import FlowMI
 from .gaussian import canonical_mutual_information, gaussian_mutual_information
 from .mine import MINE
@@ -22,6 +24,7 @@ __all__ = [
     "intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "choose_wkl_k",
     "EstimatorSpec", "register_estimator", "unregister_estimator", "get_estimator", "estimator_names",
     "gaussian_mutual_information", "canonical_mutual_information",
+    "classifier_bound", "ClassifierBound", "label_entropy",
 ]
 
 

@@ -9,13 +9,13 @@ from .pairs import ImagePair, image_pair
 from .figures import figure_scales, figure_settings, run_figure_sweep
 from .plots import PALETTE, plot_estimates
 from .runner import make_compressor, make_generator, plan_cells, run_algorithm1, run_cell, train_compressor
-from .samplers import (CorrelatedNormal, CorrelatedUniform, correlated_normal, correlated_uniform,
+from .samplers import (CorrelatedNormal, CorrelatedUniform, StudentT, correlated_normal, correlated_uniform,
                        gaussian_mutual_information, pair_correlation)
 from .settings import DATASETS, INPUTS, SweepSettings, parse_grid
 from .table import COLUMNS, mean_absolute_error, read_results
 
 __all__ = [
-    "CorrelatedNormal", "CorrelatedUniform", "correlated_normal", "correlated_uniform",
+    "CorrelatedNormal", "CorrelatedUniform", "StudentT", "correlated_normal", "correlated_uniform",
     "gaussian_mutual_information", "pair_correlation",
     "ImageGenerator", "GaussianBumps", "CovarianceBumps", "Rectangles", "AntiPCA", "ImagePair", "image_pair",
     "SweepSettings", "run_algorithm1", "run_cell", "run_figure_sweep", "figure_scales", "figure_settings", "plan_cells", "make_generator", "make_compressor", "train_compressor",

@@ -5,11 +5,12 @@ import math
 import warnings
 
 import numpy as np
+import scipy.stats
 import pytest
 
 import ibcore
 from ibcore.compression.auto import auto_entropy
-from ibcore.synthetic import CorrelatedNormal
+from ibcore.synthetic import CorrelatedNormal, StudentT
 
 
 def _curved(x0):
@@ -82,15 +83,33 @@ def test_linear_subspace_is_compressed_by_pca_losslessly():
     assert abs(est.value - 1.0) < 4 * est.std + 0.05, est
 
 
-def test_labels_use_ksg_with_a_k_spread():
+def test_noisy_labels_use_ksg_with_a_k_spread_and_the_bound_as_a_check():
     rng = np.random.default_rng(4)
     x = rng.uniform(size=(3000, 2))
-    y = np.floor(4 * x[:, 0]).astype(int)                    # I(X;Y) = H(Y) = log 4
+    y = np.floor(4 * np.clip(x[:, 0] + 0.15 * rng.standard_normal(3000), 0, 0.999)).astype(int)
     est = ibcore.mutual_information(x, y)
     assert est.details["method"] == "ksg" and est.details["y"] == {"kind": "labels", "classes": 4}
     assert set(est.details["ksg_by_k"]) == {3, 5, 10}
-    # Ross's estimator underestimates deterministic labels slightly (within 0.1 nats)
-    assert abs(est.value - math.log(4)) < 0.1
+    # the held-out classifier bound is below I(X;Y), so it may not exceed KSG beyond their noise
+    assert est.details["classifier_bound"] < est.value + 4 * est.std
+    assert est.details["classifier_bound"] < est.details["entropy_y"]
+
+
+@pytest.mark.parametrize("classes", [2, 10])
+@pytest.mark.parametrize("n", [2000, 10000])
+def test_labels_that_are_a_function_of_x_reach_their_entropy(classes, n):
+    """Classes cut at the quantiles of one coordinate of a 4-D Gaussian: I(X;Y) = H(Y) = log K.
+    Ross's KSG falls short there (1.5 nats of 2.30 at n = 2,000); the default is within 10 % of
+    H(Y) and its interval, between the held-out bound and H(Y), contains it."""
+    rng = np.random.default_rng(classes + n)
+    x = rng.standard_normal((n, 4))
+    y = np.searchsorted(scipy.stats.norm.ppf(np.arange(1, classes) / classes), x[:, 0])
+    est = ibcore.mutual_information(x, y)
+    truth = math.log(classes)
+    lo, hi = est.ci(0.95)
+    assert abs(est.value - truth) <= max(0.1, 0.1 * truth) or lo <= truth <= hi, est
+    assert lo <= truth <= hi, (est, truth)
+    assert est.details["method"].startswith("classifier bound"), est.details["method"]
 
 
 def test_entropy_auto_refuses_a_manifold_and_estimates_full_dimensional_samples():
@@ -109,3 +128,18 @@ def test_bad_inputs():
         ibcore.mutual_information(x, x[:50])
     with pytest.raises(TypeError):
         ibcore.mutual_information(x, x, random_state="a")
+
+
+@pytest.mark.parametrize("dim", [4, 10])
+def test_shared_scale_student_t_is_found_or_flagged(dim):
+    """Uncorrelated Student-t sides (nu = 3) whose information is all in the shared scale: the
+    flow, which gives the number here, cannot see it (about 0 nats); the radius check can, so the
+    default is within max(0.1, 15 %) of the truth, or flagged with an interval that holds it."""
+    dist = StudentT(dim, dim, 3.0)
+    x, y = dist.sample(5000, random_state=0)
+    est = ibcore.mutual_information(x, y, random_state=0)
+    truth = dist.mutual_information
+    lo, hi = est.ci(0.95)
+    close = abs(est.value - truth) <= max(0.1, 0.15 * truth)
+    assert close or (est.unstable and lo <= truth <= hi), (est, truth)
+    assert "checked_flow" in est.details and est.details["checks"]["ksg on radii"] > est.details["flow"]

@@ -9,6 +9,7 @@ from scipy.special import ndtri
 
 import ibcore
 from ibcore.synthetic import (
+    StudentT,
     CorrelatedNormal, CorrelatedUniform, correlated_normal, correlated_uniform,
     gaussian_mutual_information, pair_correlation,
 )
@@ -187,3 +188,35 @@ def test_bad_inputs():
         CorrelatedNormal(2, 2, 1.0, mixing="yes")
     with pytest.raises(ValueError, match="not positive definite"):
         gaussian_mutual_information(np.ones((2, 2)), 1)
+
+
+@pytest.mark.parametrize("dims,nu,rho", [((4, 4), 3.0, 0.0), ((10, 10), 3.0, 0.0), ((2, 3), 5.0, 0.6)])
+def test_student_t_mi_matches_a_monte_carlo_of_its_densities(dims, nu, rho):
+    """The closed form against E[log p(x, y) - log p(x) - log p(y)] under scipy's multivariate t
+    densities (marginals of a multivariate t are t with the same nu and the sub-dispersion):
+    within 4 standard errors of the Monte Carlo mean over 100,000 draws."""
+    dx, dy = dims
+    dist = StudentT(dx, dy, nu, rho)
+    x, y = dist.sample(100_000, random_state=1)
+    joint = stats.multivariate_t(np.zeros(dx + dy), dist.dispersion, df=nu)
+    px = stats.multivariate_t(np.zeros(dx), dist.dispersion[:dx, :dx], df=nu)
+    py = stats.multivariate_t(np.zeros(dy), dist.dispersion[dx:, dx:], df=nu)
+    pmi = joint.logpdf(np.hstack([x, y])) - px.logpdf(x) - py.logpdf(y)
+    assert abs(pmi.mean() - dist.mutual_information) < 4 * pmi.std() / math.sqrt(len(pmi)), (pmi.mean(), dist)
+    assert dist.mutual_information > 0.1
+
+
+def test_student_t_limits_and_bad_arguments():
+    # uncorrelated: the information is the shared scale's alone, shrinking to 0 as nu grows
+    values = [StudentT(3, 3, nu).mutual_information for nu in (1.0, 3.0, 30.0, 3e4)]
+    assert all(a > b for a, b in zip(values, values[1:])) and values[-1] < 1e-6
+    # nu -> inf with correlations: the Gaussian value
+    assert abs(StudentT(2, 2, 1e7, 0.5).mutual_information - 2 * -0.5 * math.log(1 - 0.25)) < 1e-5
+    a, b = StudentT(2, 2, 3.0).sample(50, random_state=3), StudentT(2, 2, 3.0).sample(50, random_state=3)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="nu"):
+        StudentT(2, 2, 0.0)
+    with pytest.raises(ValueError, match="rho"):
+        StudentT(2, 2, 3.0, rho=1.0)
+    with pytest.raises(TypeError, match="nu"):
+        StudentT(2, 2, "3")
