@@ -61,7 +61,8 @@ def label_entropy(labels) -> Estimate:
     p = counts / n
     surprisal = -np.log(p[y])
     value = float(surprisal.mean()) + (k - 1) / (2.0 * n)
-    std = math.hypot(float(surprisal.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0, math.sqrt(2.0 * (k - 1)) / (2.0 * n))
+    sampling = float(surprisal.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+    std = math.hypot(sampling, math.sqrt(2.0 * (k - 1)) / (2.0 * n))
     return Estimate(value, std)
 
 
