@@ -56,6 +56,10 @@ The decision rule of ``auto`` (measured in ``benchmarks/accuracy.py``, results i
    lies below the bound beyond their noise (KSG is biased low near ``I = H(Y)``: 1.5 nats of 2.30
    for ten classes at n = 2,000), the result is the interval from the bound to ``H(Y)``, each with
    1.96 standard errors: its midpoint, with half its width as the standard error.
+   The standard error of weighted KL and of KSG is the larger of their per-sample error and a
+   delete-a-group jackknife (10 groups; ``_jackknifed_std``): the per-sample error ignores the
+   neighbours the terms share and ran about 1.2 times too small on bounded and heavy-tailed
+   samples.
 3. **A bias diagnostic** goes with the number (``details["bias"]``): for weighted KL, half the
    larger of its change from k = 5 to k = 10 and its gap to the flow (a gap within the noise of
    the two stays below the threshold below); for the flow alone, half the gap between its
@@ -65,12 +69,12 @@ The decision rule of ``auto`` (measured in ``benchmarks/accuracy.py``, results i
    ``unstable`` and its interval is widened by the diagnostic (``std`` becomes
    ``sqrt(std² + bias²)``), rather than printed tight.
 
-Coverage of its 95 % interval (``benchmarks/coverage.md``, 30 seeds, n = 1,000, 2 + 2
-dimensions, 1 nat): Gaussian 100 %, uniform 87 %, Student-t (nu = 5) 87 %, four noisy labels
-87 %: below the 90 % aimed at. The cause is bias, not the standard error: weighted KL's at the
-hard boundary of the uniform (-0.04 nats; the flow, 97 % there, agrees with it within the noise,
-so the cross-check does not widen the interval) and on the t pair's tails, and Ross's estimator
-on labels (-0.015), each with a calibration factor of 1.2.
+Coverage of its 95 % interval (``benchmarks/coverage.md``, 30 seeds, n = 1,000) is at least 90 %
+on every family there (Gaussian, uniform and Student-t pairs, noisy labels, and the shared-scale
+Student-t, where the flow alone covers 0 % and the radius check flags and widens the result). The
+jackknife makes the intervals of weighted KL conservative (calibration below 1 in that table);
+before it, the per-sample errors of weighted KL and Ross's KSG gave 87 % on the uniform, the
+Student-t and the labels.
 
 Everything ``auto`` did is reported in :attr:`AutoEstimate.details`.
 """
@@ -109,6 +113,7 @@ _LINEAR_SHARE = 1e-9
 _AE_TRAIN = 6000  # images the shared conv autoencoder trains on (the paper: 6,000 + 1,000)
 _AE_EPOCHS = 20   # with early stopping; bounds the cost of an image task (times: benchmarks/accuracy.md)
 _BOUND_FOLDS = 5  # cross-fitting folds of the classifier bound on labels
+_JACKKNIFE_GROUPS = 10  # groups of the delete-a-group jackknife of the kNN standard errors
 
 
 @dataclass(frozen=True)
@@ -270,9 +275,41 @@ def _continuous(xs, ys, seed, device, progress, details) -> tuple[float, float, 
         warnings.warn(c.message, c.category, stacklevel=3)
     gap = abs(w.value - est.value)
     details.update(method="wkl", k=WKL_K, wkl_by_k={WKL_K: w.value, 2 * WKL_K: w2.value}, flow_wkl_gap=gap)
+    std = _jackknifed_std(w.std, len(xs), seed, details,
+                          lambda keep: estimate_mutual_information(xs[keep], ys[keep], "wkl", k=WKL_K).value)
     # the flow is the cross-check: where the two disagree beyond their noise, half the gap is
     # the bias diagnostic (a gap within the noise stays below the unstable threshold)
-    return w.value, w.std, max(abs(w.value - w2.value), gap) / 2.0
+    return w.value, std, max(abs(w.value - w2.value), gap) / 2.0
+
+
+def _jackknifed_std(pointwise: float, n: int, seed: int, details: dict, estimate) -> float:
+    """The larger of a kNN estimate's per-sample standard error and its delete-a-group jackknife.
+
+    The per-sample error treats the estimate's terms as independent; a kNN estimate's terms
+    share neighbours, and on bounded or heavy-tailed samples its spread over fresh samples
+    exceeds that error (``benchmarks/coverage.md``, calibration of weighted KL and KSG). The
+    jackknife over :data:`_JACKKNIFE_GROUPS` random groups (``estimate(keep)`` on the sample
+    without one group) sees that dependence; by the Efron-Stein inequality it errs large, so
+    the larger of the two is a conservative standard error.
+    """
+    groups = np.array_split(np.random.default_rng(seed).permutation(n), _JACKKNIFE_GROUPS)
+    keep = np.ones(n, dtype=bool)
+    values = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the whole sample's warnings were reported already
+        for g in groups:
+            keep[g] = False
+            try:
+                values.append(estimate(keep))
+            except ValueError as exc:  # a reduced sample the estimator refuses: no jackknife
+                details.update(std_pointwise=pointwise, std_jackknife=f"skipped: {exc}")
+                return pointwise
+            keep[g] = True
+    values = np.asarray(values)
+    m = len(values)
+    jack = float(math.sqrt((m - 1) / m * ((values - values.mean()) ** 2).sum()))
+    details.update(std_pointwise=pointwise, std_jackknife=jack)
+    return max(pointwise, jack)
 
 
 def _radius(a: np.ndarray) -> np.ndarray:
@@ -318,7 +355,15 @@ def _labels(xs: np.ndarray, y: np.ndarray, seed: int, details: dict) -> tuple[fl
     others = [estimate_mutual_information(xs, y, "ksg", discrete_y=True, k=k).value for k in (5, 10)]
     details.update(method="ksg", k=3, ksg_by_k={3: est.value, 5: others[0], 10: others[1]})
     bias = float(np.ptp([est.value, *others]) / 2.0)
-    if as_labels(y)[2].min() < _BOUND_FOLDS:
+    counts = as_labels(y)[2]
+    if counts.min() <= _JACKKNIFE_GROUPS:
+        std = est.std  # a group could hold a whole class: the jackknife would not be of this sample
+    else:
+        std = _jackknifed_std(est.std, len(xs), seed, details,
+                              lambda keep: estimate_mutual_information(xs[keep], y[keep], "ksg", discrete_y=True,
+                                                                       k=3).value)
+    est = Estimate(est.value, std)
+    if counts.min() < _BOUND_FOLDS:
         details["classifier_bound"] = f"skipped: a class has fewer than {_BOUND_FOLDS} samples"
         return est.value, est.std, bias
     cb = classifier_bound(xs, y, folds=_BOUND_FOLDS, random_state=seed)

@@ -95,6 +95,21 @@ def test_noisy_labels_use_ksg_with_a_k_spread_and_the_bound_as_a_check():
     assert est.details["classifier_bound"] < est.details["entropy_y"]
 
 
+def test_knn_standard_errors_are_the_larger_of_per_sample_and_jackknife():
+    """Weighted KL on 2+2 uniform dimensions and KSG on labels: the reported error is the larger of
+    the per-sample error and the delete-a-group jackknife (unless the bias diagnostic widened it),
+    both in ``details``; the jackknife is of the same order as the per-sample error."""
+    x, y = ibcore.synthetic.CorrelatedUniform(2, 2, 1.0).sample(1000, random_state=3)
+    labels = (x[:, 0] > 0.5).astype(int) + 2 * (x[:, 1] > 0.5)
+    for est in (ibcore.mutual_information(x, y), ibcore.mutual_information(y, labels)):
+        d = est.details
+        assert d["method"] in ("wkl", "ksg"), d["method"]
+        base = max(d["std_pointwise"], d["std_jackknife"])
+        expected = math.sqrt(base ** 2 + d["bias"] ** 2) if est.unstable else base
+        assert est.std == pytest.approx(expected, rel=1e-12)
+        assert 0.3 < d["std_jackknife"] / d["std_pointwise"] < 3.0
+
+
 @pytest.mark.parametrize("classes", [2, 10])
 @pytest.mark.parametrize("n", [2000, 10000])
 def test_labels_that_are_a_function_of_x_reach_their_entropy(classes, n):
