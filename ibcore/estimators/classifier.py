@@ -100,6 +100,7 @@ def classifier_bound(x, labels, *, folds: int = 5, random_state: int | None = 0)
     import warnings
 
     from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     x = as_samples(x, "x")
     y, classes, counts = as_labels(labels, "labels")
@@ -115,7 +116,9 @@ def classifier_bound(x, labels, *, folds: int = 5, random_state: int | None = 0)
     makers = _classifiers(random_state)
     losses = {name: np.empty(len(y)) for name in makers}
     split = StratifiedKFold(folds, shuffle=True, random_state=random_state)
-    with warnings.catch_warnings():
+    # one thread: as fast on these sizes, and OpenMP's spinning threads slow to a crawl when other
+    # processes hold the cores (a tracker's epochs, a benchmark beside a test run)
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore")  # convergence notes of the logistic fit on separable folds
         for train, test in split.split(x, y):
             for name, make in makers.items():
