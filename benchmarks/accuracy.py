@@ -136,6 +136,7 @@ def _images(generator, mi):
     def draw(n, rng):
         pair = image_pair(generator, mi, n, random_state=rng)
         return pair.x, pair.y, pair.mutual_information
+    draw.generator, draw.latents = generator, mi  # benchmarks/image_codes.py replays the pair with its latents
     return draw
 
 

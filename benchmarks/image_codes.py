@@ -1,0 +1,148 @@
+"""What limits ``auto`` on images at high MI: the codes, or the estimate on the codes?
+
+    python benchmarks/image_codes.py            # the tasks and autoencoder settings below (about 30 min, 1 core)
+
+For image tasks of ``benchmarks/accuracy.py`` (n = 5,000, seed 0, the same samples), this script
+measures, next to the truth:
+
+* the ceiling: ``auto``'s estimator (``ibcore.compression.auto.estimate_codes``) on the true
+  latent parameters, which carry the MI exactly;
+* for each setting of the shared conv autoencoder (code size, epochs, training noise, width,
+  loss): how precisely its codes of X determine each latent parameter of X (held-out R² of a
+  gradient-boosting regressor, 3 folds; a latent pair with 2 nats needs R² near 1 - e^-4 = 0.98
+  to keep them), and the same estimator on the codes.
+
+Rows go to ``benchmarks/image_codes.csv`` as they finish and a rerun skips finished rows;
+``benchmarks/image_codes.md`` is rewritten at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from accuracy import TASKS  # noqa: E402  (the same samplers and seeds)
+from ibcore.compression import ConvAutoencoder  # noqa: E402
+from ibcore.compression.auto import estimate_codes, side_intrinsic_dimension  # noqa: E402
+from ibcore.synthetic import image_pair  # noqa: E402
+from ibcore.tables import append_row, read_rows  # noqa: E402
+
+COLUMNS = ("task", "setting", "code_dim", "epochs_run", "r2", "estimate", "method", "flow", "ksg", "truth",
+           "seconds")
+TASK_NAMES = ("covbumps16-10", "rect16-4")
+# name -> options of ConvAutoencoder ("c": code size, None: auto's rounded intrinsic dimension)
+SETTINGS = {
+    "auto's (c = round(d_id), 20 epochs)": dict(c=None, epochs=20, patience=5),
+    "c = latents, 60 epochs": dict(c="latent", epochs=60, patience=10),
+    "c = latents, 60 epochs, no training noise": dict(c="latent", epochs=60, patience=10, input_noise=0.0,
+                                                      latent_noise=0.0),
+    "c = latents, 100 epochs, no noise, 32 channels": dict(c="latent", epochs=100, patience=10, input_noise=0.0,
+                                                           latent_noise=0.0, channels=32),
+    "c = latents, 100 epochs, no noise, MSE": dict(c="latent", epochs=100, patience=10, input_noise=0.0,
+                                                   latent_noise=0.0, loss="mse"),
+    "c = round(d_id), 100 epochs, no noise, 32 channels": dict(c=None, epochs=100, patience=10, input_noise=0.0,
+                                                               latent_noise=0.0, channels=32),
+}
+
+
+def _draw(task: str, n: int, seed: int):
+    """The task's image pair with its latent parameters: the draw of accuracy.py, replayed."""
+    draw = TASKS[task][2]
+    rng = np.random.default_rng([seed, zlib.crc32(task.encode())])
+    return image_pair(draw.generator, draw.latents, n, random_state=rng)
+
+
+def _r2(codes: np.ndarray, latents: np.ndarray) -> list:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.model_selection import cross_val_predict
+
+    out = []
+    for j in range(latents.shape[1]):
+        pred = cross_val_predict(HistGradientBoostingRegressor(max_iter=300), codes, latents[:, j], cv=3)
+        out.append(float(1.0 - np.var(pred - latents[:, j]) / np.var(latents[:, j])))
+    return out
+
+
+def _estimate(cx, cy, seed):
+    det = {}
+    value, _, _ = estimate_codes(cx, cy, labels=False, seed=seed, device="cpu", progress=False, details=det)
+    return value, det["method"], det.get("flow", float("nan")), det.get("checks", {}).get("ksg", float("nan"))
+
+
+def write_markdown(rows, path: Path, n: int) -> None:
+    lines = ["# Image codes at high MI: where the information is lost", "",
+             f"`python benchmarks/image_codes.py` (n = {n}, seed 0, "
+             "the samples of `benchmarks/accuracy.py`). "
+             "*R²*: held-out share of each latent parameter of X that its codes determine (gradient boosting, "
+             "3 folds); a latent pair keeps 2 nats only with R² near 0.98. *estimate*: `auto`'s estimator on the "
+             "codes (the row *true latents* is the ceiling, the estimator on the parameters themselves).", "",
+             "| task | truth | codes | code size | epochs | R² per latent | estimate | by | flow | KSG | s |",
+             "|---|---:|---|---:|---:|---|---:|---|---:|---:|---:|"]
+    for r in rows:
+        r2 = json.loads(r["r2"]) if r["r2"] else []
+        lines.append(f"| {r['task']} | {float(r['truth']):.2f} | {r['setting']} | {r['code_dim']} | {r['epochs_run']} | "
+                     f"{', '.join(f'{v:.3f}' for v in r2) or '—'} | {float(r['estimate']):.2f} | {r['method']} | "
+                     f"{float(r['flow']):.2f} | {float(r['ksg']):.2f} | {float(r['seconds']):.0f} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", default=",".join(TASK_NAMES))
+    p.add_argument("--settings", default=None, help="comma-separated indices into SETTINGS (default: all)")
+    p.add_argument("--n", type=int, default=5000)
+    p.add_argument("--out", default=str(HERE / "image_codes.csv"))
+    p.add_argument("--md", default=str(HERE / "image_codes.md"))
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    done = {(r["task"], r["setting"]) for r in read_rows(out, COLUMNS)} if out.exists() else set()
+    names = list(SETTINGS)
+    chosen = [names[int(i)] for i in args.settings.split(",")] if args.settings else names
+    seed = 0
+    for task in args.tasks.split(","):
+        pair = _draw(task, args.n, seed)
+        truth = pair.mutual_information
+        if (task, "true latents") not in done:
+            t0 = time.perf_counter()
+            v, m, f, k = _estimate(pair.latent_x, pair.latent_y, seed)
+            append_row(out, COLUMNS, dict(task=task, setting="true latents", code_dim=pair.latent_x.shape[1],
+                                          epochs_run="", r2="", estimate=v, method=m, flow=f, ksg=k, truth=truth,
+                                          seconds=time.perf_counter() - t0))
+        flats = [a.reshape(len(a), -1).astype(np.float64) for a in (pair.x, pair.y)]
+        d_id = max(side_intrinsic_dimension(f, seed + i) for i, f in enumerate(flats))
+        train = np.concatenate([pair.x, pair.y])
+        if len(train) > 6000:  # as auto: the shared autoencoder trains on 6,000 images
+            train = train[np.random.default_rng(seed).choice(len(train), 6000, replace=False)]
+        for name in chosen:
+            if (task, name) in done:
+                continue
+            opts = dict(SETTINGS[name])
+            c = opts.pop("c")
+            c = max(1, round(d_id)) if c is None else pair.latent_x.shape[1]
+            t0 = time.perf_counter()
+            ae = ConvAutoencoder(c, batch_size=128, random_state=seed, progress=False, **opts).fit(train)
+            cx, cy = ae.transform(pair.x), ae.transform(pair.y)
+            v, m, f, k = _estimate(cx, cy, seed)
+            secs = time.perf_counter() - t0
+            append_row(out, COLUMNS, dict(task=task, setting=name, code_dim=c, epochs_run=ae.n_epochs_,
+                                          r2=json.dumps([round(x, 4) for x in _r2(cx, pair.latent_x)]), estimate=v,
+                                          method=m, flow=f, ksg=k, truth=truth, seconds=secs))
+            print(f"{task} {name}: {v:.3f} ({m})", flush=True)
+    write_markdown(read_rows(out, COLUMNS), Path(args.md), args.n)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
