@@ -75,7 +75,8 @@ def _r2(codes: np.ndarray, latents: np.ndarray) -> list:
 def _estimate(cx, cy, seed):
     det = {}
     value, _, _ = estimate_codes(cx, cy, labels=False, seed=seed, device="cpu", progress=False, details=det)
-    return value, det["method"], det.get("flow", float("nan")), det.get("checks", {}).get("ksg", float("nan"))
+    ksg = det.get("checks", {}).get("ksg")
+    return value, det["method"], det.get("flow", float("nan")), ksg if isinstance(ksg, float) else float("nan")
 
 
 def write_markdown(rows, path: Path, n: int) -> None:

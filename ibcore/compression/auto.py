@@ -329,9 +329,16 @@ def _checked_flow(xs, ys, flow: Estimate, bias: float, details: dict) -> tuple[f
     (half the gap above ``max(2 std, 0.05)``), the check gives the number and half the gap is the
     bias diagnostic, which flags the result and widens its interval toward the flow.
     """
-    checks = {"ksg": estimate_mutual_information(xs, ys, "ksg", k=3),
-              "ksg on radii": estimate_mutual_information(_radius(xs), _radius(ys), "ksg", k=3)}
-    details["checks"] = {name: e.value for name, e in checks.items()}
+    checks, skipped = {}, {}
+    for name, run in (("ksg", lambda: estimate_mutual_information(xs, ys, "ksg", k=3)),
+                      ("ksg on radii", lambda: estimate_mutual_information(_radius(xs), _radius(ys), "ksg", k=3))):
+        try:
+            checks[name] = run()
+        except ValueError as exc:  # codes a check refuses (ties, a singular side) leave the flow unchecked there
+            skipped[name] = f"skipped: {str(exc).splitlines()[0][:160]}"
+    details["checks"] = {**{name: e.value for name, e in checks.items()}, **skipped}
+    if not checks:
+        return flow.value, flow.std, bias
     name, top = max(checks.items(), key=lambda item: item[1].value)
     half_gap = (top.value - flow.value) / 2.0
     if half_gap > max(2.0 * math.hypot(top.std, flow.std), 0.05):

@@ -158,3 +158,22 @@ def test_shared_scale_student_t_is_found_or_flagged(dim):
     close = abs(est.value - truth) <= max(0.1, 0.15 * truth)
     assert close or (est.unstable and lo <= truth <= hi), (est, truth)
     assert "checked_flow" in est.details and est.details["checks"]["ksg on radii"] > est.details["flow"]
+
+
+def test_a_check_that_refuses_the_codes_leaves_the_flow_unchecked_and_says_so(monkeypatch):
+    import ibcore.compression.auto as auto_module
+
+    real = auto_module.estimate_mutual_information
+
+    def refusing(x, y, method, **options):
+        if method == "ksg":
+            raise ValueError("the codes have tied rows\nsecond line")
+        return real(x, y, method, **options)
+
+    monkeypatch.setattr(auto_module, "estimate_mutual_information", refusing)
+    x, y = CorrelatedNormal(4, 4, 1.0).sample(1000, random_state=0)   # 8 joint dimensions: the flow
+    est = ibcore.mutual_information(x, y, random_state=0)
+    assert est.details["method"] == "flow" and "checked_flow" not in est.details
+    assert est.details["checks"] == {"ksg": "skipped: the codes have tied rows",
+                                     "ksg on radii": "skipped: the codes have tied rows"}
+    assert abs(est.value - 1.0) < 4 * est.std + 0.1
