@@ -41,15 +41,17 @@ def _labels(n, rng):
     return x, y, math.log(4) - h_cond
 
 
+def _student(dist):
+    return lambda n, rng: (*dist.sample(n, random_state=rng), dist.mutual_information)
+
+
 FAMILIES = {
     "gaussian 2+2, 1 nat": lambda n, rng: (*CorrelatedNormal(2, 2, 1.0).sample(n, random_state=rng), 1.0),
     "uniform 2+2, 1 nat": lambda n, rng: (*CorrelatedUniform(2, 2, 1.0).sample(n, random_state=rng), 1.0),
-    "student-t 2+2, nu 5": lambda n, rng: (*StudentT(2, 2, 5.0, 0.5).sample(n, random_state=rng),
-                                           StudentT(2, 2, 5.0, 0.5).mutual_information),
+    "student-t 2+2, nu 5": _student(StudentT(2, 2, 5.0, 0.5)),
     "labels (4 classes, 10 % noise)": _labels,
     # uncorrelated sides: all the MI (0.241 nats) is in the shared scale, the flow's blind spot
-    "student-t 4+4, shared scale, nu 3": lambda n, rng: (*StudentT(4, 4, 3.0).sample(n, random_state=rng),
-                                                         StudentT(4, 4, 3.0).mutual_information),
+    "student-t 4+4, shared scale, nu 3": _student(StudentT(4, 4, 3.0)),
 }
 METHODS = ("auto", "flow", "kl", "wkl", "ksg", "kde-ml")
 

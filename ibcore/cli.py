@@ -125,7 +125,9 @@ def _build_mi(p: argparse.ArgumentParser):
                    help="auto (default), flow, wkl, kl, ksg, kde-ml, kde-lse or mine")
     p.add_argument("--seed", type=argument_type(parse_int, "seed", minimum=0), default=0,
                    help="seed of auto / flow / mine (default 0)")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level of the interval and, with --check, family-wise level of the checks (default 0.95)")
+    p.add_argument("--level", type=float, default=0.95,
+                   help="confidence level of the interval and, with --check, family-wise level of the checks "
+                        "(default 0.95)")
     p.add_argument("--x-key", default=None, help="array name inside an .npz file of X")
     p.add_argument("--y-key", default=None, help="array name inside an .npz file of Y")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")

@@ -49,7 +49,7 @@ from scipy.special import digamma, gammaln, ndtr
 from scipy.stats import ortho_group
 
 from ..estimators.gaussian import gaussian_mutual_information
-from ..validation import check_int
+from ..validation import check_float, check_int
 
 __all__ = [
     "CorrelatedNormal", "CorrelatedUniform", "StudentT", "correlated_normal", "correlated_uniform",
@@ -306,14 +306,8 @@ class StudentT:
     def __init__(self, dim_x: int, dim_y: int, nu: float, rho: float = 0.0):
         self.dim_x = check_int(dim_x, "dim_x", 1)
         self.dim_y = check_int(dim_y, "dim_y", 1)
-        for name, value in (("nu", nu), ("rho", rho)):
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{name} must be a real number, got {value!r}")
-        if not (math.isfinite(nu) and nu > 0):
-            raise ValueError(f"nu must be finite and > 0, got {nu!r}")
-        if not -1.0 < rho < 1.0:
-            raise ValueError(f"rho must lie in (-1, 1), got {rho!r}")
-        self.nu, self.rho = float(nu), float(rho)
+        self.nu = check_float(nu, "nu", low=0.0, low_open=True)
+        self.rho = check_float(rho, "rho", low=-1.0, high=1.0, low_open=True, high_open=True)
         d = self.dim_x + self.dim_y
         self.dispersion = np.eye(d)
         for i in range(min(self.dim_x, self.dim_y)):
