@@ -1,14 +1,15 @@
 """What limits ``auto`` on images at high MI: the codes, or the estimate on the codes?
 
-    python benchmarks/image_codes.py            # the tasks and autoencoder settings below (about 30 min, 1 core)
+    python benchmarks/image_codes.py            # the tasks and autoencoder settings below (about 45 min, 1 core)
+    python benchmarks/image_codes.py --tasks bumps16-2 --settings 0,6,8   # the bumps rows of the table
 
 For image tasks of ``benchmarks/accuracy.py`` (n = 5,000, seed 0, the same samples), this script
 measures, next to the truth:
 
 * the ceiling: ``auto``'s estimator (``ibcore.compression.auto.estimate_codes``) on the true
   latent parameters, which carry the MI exactly;
-* for each setting of the shared conv autoencoder (code size, epochs, training noise, width,
-  loss): how precisely its codes of X determine each latent parameter of X (held-out R² of a
+* for each setting of the shared autoencoder (convolutional as in the paper, or dense on the
+  pixels as ``auto`` now uses; code size, epochs, training noise, width, loss): how precisely its codes of X determine each latent parameter of X (held-out R² of a
   gradient-boosting regressor, 3 folds; a latent pair with 2 nats needs R² near 1 - e^-4 = 0.98
   to keep them), and the same estimator on the codes.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import zlib
@@ -31,26 +33,33 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from accuracy import TASKS  # noqa: E402  (the same samplers and seeds)
-from ibcore.compression import ConvAutoencoder  # noqa: E402
-from ibcore.compression.auto import estimate_codes, side_intrinsic_dimension  # noqa: E402
+from ibcore.compression import ConvAutoencoder, DenseAutoencoder  # noqa: E402
+from ibcore.compression.auto import MAX_CODE, _TWONN_LOW, code_dim, estimate_codes, side_intrinsic_dimension  # noqa: E402,E501
 from ibcore.synthetic import image_pair  # noqa: E402
 from ibcore.tables import append_row, read_rows  # noqa: E402
 
 COLUMNS = ("task", "setting", "code_dim", "epochs_run", "r2", "estimate", "method", "flow", "ksg", "truth",
            "seconds")
 TASK_NAMES = ("covbumps16-10", "rect16-4")
-# name -> options of ConvAutoencoder ("c": code size, None: auto's rounded intrinsic dimension)
+# name -> autoencoder options ("c": code size, None: the rounded intrinsic dimension, "rule": auto's
+# round(d_id / 0.9), "latent": the number of latents; "dense": a DenseAutoencoder on the pixels
+# with these hidden widths instead of the ConvAutoencoder)
+_DENSE = dict(latent_activation="tanh", standardize=False, loss="l1", epochs=100, patience=10)
 SETTINGS = {
-    "auto's (c = round(d_id), 20 epochs)": dict(c=None, epochs=20, patience=5),
-    "c = latents, 60 epochs": dict(c="latent", epochs=60, patience=10),
-    "c = latents, 60 epochs, no training noise": dict(c="latent", epochs=60, patience=10, input_noise=0.0,
-                                                      latent_noise=0.0),
-    "c = latents, 100 epochs, no noise, 32 channels": dict(c="latent", epochs=100, patience=10, input_noise=0.0,
-                                                           latent_noise=0.0, channels=32),
-    "c = latents, 100 epochs, no noise, MSE": dict(c="latent", epochs=100, patience=10, input_noise=0.0,
-                                                   latent_noise=0.0, loss="mse"),
-    "c = round(d_id), 100 epochs, no noise, 32 channels": dict(c=None, epochs=100, patience=10, input_noise=0.0,
-                                                               latent_noise=0.0, channels=32),
+    "conv, c = round(d_id), 20 epochs (auto before)": dict(c=None, epochs=20, patience=5),
+    "conv, c = latents, 60 epochs": dict(c="latent", epochs=60, patience=10),
+    "conv, c = latents, 60 epochs, no training noise": dict(c="latent", epochs=60, patience=10, input_noise=0.0,
+                                                            latent_noise=0.0),
+    "conv, c = latents, 100 epochs, no noise, 32 channels": dict(c="latent", epochs=100, patience=10,
+                                                                 input_noise=0.0, latent_noise=0.0, channels=32),
+    "conv, c = latents, 100 epochs, no noise, MSE": dict(c="latent", epochs=100, patience=10, input_noise=0.0,
+                                                         latent_noise=0.0, loss="mse"),
+    "conv, c = round(d_id), 100 epochs, no noise, 32 channels": dict(c=None, epochs=100, patience=10,
+                                                                     input_noise=0.0, latent_noise=0.0, channels=32),
+    "dense 512-256, tanh codes, c = round(d_id / 0.9), 100 epochs (auto)": dict(c="rule", dense=(512, 256), **_DENSE),
+    "dense 256-128, tanh codes, c = round(d_id / 0.9), 100 epochs": dict(c="rule", dense=(256, 128), **_DENSE),
+    "dense 512-256, linear codes, c = round(d_id / 0.9), 100 epochs": dict(c="rule", dense=(512, 256),
+                                                                         **dict(_DENSE, latent_activation=None)),
 }
 
 
@@ -79,6 +88,10 @@ def _estimate(cx, cy, seed):
     return value, det["method"], det.get("flow", float("nan")), ksg if isinstance(ksg, float) else float("nan")
 
 
+def _num(v) -> str:
+    return "—" if v in ("", None) or math.isnan(float(v)) else f"{float(v):.2f}"
+
+
 def write_markdown(rows, path: Path, n: int) -> None:
     lines = ["# Image codes at high MI: where the information is lost", "",
              f"`python benchmarks/image_codes.py` (n = {n}, seed 0, "
@@ -88,11 +101,12 @@ def write_markdown(rows, path: Path, n: int) -> None:
              "codes (the row *true latents* is the ceiling, the estimator on the parameters themselves).", "",
              "| task | truth | codes | code size | epochs | R² per latent | estimate | by | flow | KSG | s |",
              "|---|---:|---|---:|---:|---|---:|---|---:|---:|---:|"]
-    for r in rows:
+    order = list(dict.fromkeys(r["task"] for r in rows))
+    for r in sorted(rows, key=lambda r: order.index(r["task"])):  # stable: settings keep their order
         r2 = json.loads(r["r2"]) if r["r2"] else []
         lines.append(f"| {r['task']} | {float(r['truth']):.2f} | {r['setting']} | {r['code_dim']} | {r['epochs_run']} | "
                      f"{', '.join(f'{v:.3f}' for v in r2) or '—'} | {float(r['estimate']):.2f} | {r['method']} | "
-                     f"{float(r['flow']):.2f} | {float(r['ksg']):.2f} | {float(r['seconds']):.0f} |")
+                     f"{_num(r['flow'])} | {_num(r['ksg'])} | {float(r['seconds']):.0f} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -130,10 +144,13 @@ def main(argv=None) -> int:
             if (task, name) in done:
                 continue
             opts = dict(SETTINGS[name])
-            c = opts.pop("c")
-            c = max(1, round(d_id)) if c is None else pair.latent_x.shape[1]
+            c, dense = opts.pop("c"), opts.pop("dense", None)
+            c = {None: max(1, round(d_id)), "rule": code_dim(d_id / _TWONN_LOW, MAX_CODE)}.get(c, pair.latent_x.shape[1])
             t0 = time.perf_counter()
-            ae = ConvAutoencoder(c, batch_size=128, random_state=seed, progress=False, **opts).fit(train)
+            if dense:
+                ae = DenseAutoencoder(c, dense, batch_size=128, random_state=seed, progress=False, **opts).fit(train)
+            else:
+                ae = ConvAutoencoder(c, batch_size=128, random_state=seed, progress=False, **opts).fit(train)
             cx, cy = ae.transform(pair.x), ae.transform(pair.y)
             v, m, f, k = _estimate(cx, cy, seed)
             secs = time.perf_counter() - t0

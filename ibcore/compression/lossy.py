@@ -234,7 +234,7 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
     compressor_x, compressor_y : None, str or compressor
         ``None`` or ``"none"`` (identity: the data is used as is, flattened to vectors except
         for methods that take images, such as MINE's convolutional critic); ``"auto"`` (the side
-        rule of :mod:`ibcore.compression.auto`: images to a conv autoencoder sized by their
+        rule of :mod:`ibcore.compression.auto`: images to a dense autoencoder sized by their
         intrinsic dimension, degenerate vectors to PCA or a dense autoencoder; two image sides
         of one shape share one autoencoder); the name of a registered compressor
         (:func:`ibcore.compression.compressor_names`), made here with ``n_components`` outputs

@@ -146,7 +146,7 @@ class InformationPlaneTracker:
     x_compressor : "auto", "pca" or object with ``transform(inputs) -> (n, d')``, default "auto"
         Codes ``C_X``, computed once on the inputs of the first pass: ``"auto"`` codes them by
         the side rule of :mod:`ibcore.compression.auto` (vectors as they are up to its flow
-        dimension, images by a conv autoencoder to their intrinsic dimension); ``"pca"`` is the
+        dimension, images by a dense autoencoder to about their intrinsic dimension); ``"pca"`` is the
         paper's route for vectors, PCA of the flattened inputs to ``min(n_components, d_x)``
         coordinates; an object is a fitted compressor (e.g. :class:`InputEncoder` or
         :class:`ibcore.ConvAutoencoder`). Ignored when ``x_codes`` are given.
