@@ -11,6 +11,11 @@ Pipeline (see README "How the book is built" and the ``book`` session of ``noxfi
    interpreter, working directory = repository root, parameters = the chapter's section of
    the params file); papermill's injected-parameters cell is tagged ``hide-cell``;
    each chapter gets ``IBCORE_FIG_DIR=_build/figures/<chapter>`` (emptied first) for its figures;
+   chapters run ``--jobs`` at a time (default: 2, or 1 on a one-core machine), each in its own
+   process with one BLAS/OpenMP thread when several run at once (the chapters train on one
+   torch thread anyway), longest first by the last build's timings; a chapter that reads the
+   others' results (``READS_OTHERS``: the "Reproducing the paper" appendix) runs after all of
+   them;
 4. ``jupyter-book build _build/src --config ABS/_config.yml --toc ABS/_toc.yml
    --path-output _build/site -W --keep-going``; the HTML lands in ``_build/site/_build/html``.
 
@@ -71,6 +76,10 @@ MANIFEST = BOOK / "figures.yml"
 FIGURE_NAME = re.compile(r"^fig-[a-z0-9]+(-[a-z0-9]+)*$")
 DEFAULT_BUILD = ROOT / "_build"
 SITE = "site"  # jupyter-book's --path-output, inside the build folder
+#: chapters that read the other chapters' results and timings: they run after all the others
+READS_OTHERS = ("reproducing",)
+#: thread settings of a chapter's process when several chapters run at once (one core each)
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def html_dir(build: Path = DEFAULT_BUILD) -> Path:
@@ -403,11 +412,21 @@ def hide_injected_parameters(nb_path: Path, out_path: Path) -> None:
     nbformat.write(nb, out_path)
 
 
-def execute_chapter(name: str, src: Path, params: dict, build: Path) -> tuple[float, str | None]:
-    """Run one chapter in a fresh figure directory; return (seconds, error message or None)."""
+def execute_chapter(name: str, src: Path, params: dict, build: Path,
+                    one_thread: bool = False) -> tuple[float, str | None]:
+    """Run one chapter in a fresh figure directory; return (seconds, error message or None).
+
+    It sets the environment its kernel inherits (the figure directory; with ``one_thread``, one
+    BLAS/OpenMP thread unless already set), so with several chapters at once each runs in its
+    own process (:func:`execute_chapters`).
+    """
     import jupytext
     import nbformat
     import papermill as pm
+
+    if one_thread:
+        for var in _ONE_THREAD:
+            os.environ.setdefault(var, "1")
 
     work = build / "executed"
     work.mkdir(parents=True, exist_ok=True)
@@ -430,6 +449,38 @@ def execute_chapter(name: str, src: Path, params: dict, build: Path) -> tuple[fl
     except Exception as exc:  # kernel died, bad notebook, ...
         return time.perf_counter() - t0, f"chapter {name!r} ({rel(src)}) could not run: {exc!r}"
     return time.perf_counter() - t0, None
+
+
+def execution_order(names: list[str], previous_seconds: dict) -> list[list[str]]:
+    """Waves of chapters: first every chapter not in ``READS_OTHERS``, longest first by the last
+    build's timings (unknown ones first, in book order), then each of ``READS_OTHERS``."""
+    first = [n for n in names if n not in READS_OTHERS]
+    first.sort(key=lambda n: -previous_seconds.get(n, float("inf")))  # stable: book order on ties
+    return [first] + [[n] for n in names if n in READS_OTHERS]
+
+
+def execute_chapters(jobs_list: list[tuple[str, Path, dict]], build: Path, jobs: int, on_done) -> None:
+    """Execute ``(name, src, params)`` chapters, ``jobs`` at a time; ``on_done(name, seconds,
+    error)`` runs in this process as each finishes."""
+    if jobs <= 1 or len(jobs_list) <= 1:
+        for name, src, params in jobs_list:
+            print(f"book: executing {name} ...", flush=True)
+            on_done(name, *execute_chapter(name, src, params, build))
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter per chapter: its own environment
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        print(f"book: executing {', '.join(n for n, _, _ in jobs_list)}, {jobs} at a time ...", flush=True)
+        futures = {pool.submit(execute_chapter, name, src, params, build, True): name
+                   for name, src, params in jobs_list}
+        for fut in concurrent.futures.as_completed(futures):
+            try:
+                seconds, error = fut.result()
+            except Exception as exc:  # the worker process died
+                seconds, error = 0.0, f"chapter {futures[fut]!r} could not run: {exc!r}"
+            on_done(futures[fut], seconds, error)
 
 
 def run_jupyter_book(build: Path) -> None:
@@ -456,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
                          "Checked like the params files: the name must exist and the value keep the default's "
                          "kind; recorded in _build/reports/execution.json")
     ap.add_argument("--no-html", action="store_true", help="execute the chapters but skip jupyter-book")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="chapters executed at once, each in its own process (default: 2, or 1 on one core)")
     ap.add_argument("--build-dir", default=str(DEFAULT_BUILD), help="output folder (default: _build)")
     ap.epilog = ("example: nox -s book -- --only mnist -p epochs 5 -p lr 1e-4   "
                  "(the HTML lands in <build-dir>/site/_build/html)")
@@ -475,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(only - set(chapter_paths))
         if unknown:
             raise BookError(f"--only: unknown chapter(s) {unknown}; chapters: {sorted(chapter_paths)}")
+        if args.jobs < 1:
+            raise BookError(f"--jobs must be at least 1, got {args.jobs}")
         overrides = parse_overrides(args.overrides)
         params = apply_overrides(params, overrides, chapter_paths, only)
     except BookError as exc:
@@ -530,34 +585,41 @@ def main(argv: list[str] | None = None) -> int:
 
     failures = []
     t_all = time.perf_counter()
-    for name, src in chapter_paths.items():
-        executed = build / "executed" / f"{name}.ipynb"
+    for name in chapter_paths:
         if name in only:
-            write_report()  # the chapter may read the timings of the chapters before it
-            print(f"book: executing {name} ...", flush=True)
-            since = time.time()
-            seconds, error = execute_chapter(name, src, params.get(name, {}), build)
-            report["seconds"][name] = round(seconds, 1)
-            report["executed"][name] = True
-            if not error:
-                problems = check_figures(name, executed, build / "figures" / name, manifest[name], since)
-                if problems:
-                    report["manifest_problems"][name] = problems
-                    error = "figure manifest check failed:\n      " + "\n      ".join(problems)
-            status = "FAILED" if error else "ok"
-            print(f"book: {name}: {status} in {seconds:.1f} s", flush=True)
-            if error:
-                failures.append(error)
-                continue
-        elif not executed.exists():
+            continue
+        if not (build / "executed" / f"{name}.ipynb").exists():
             print(f"book: error: --only skips {name!r} but it was never executed; run it once", file=sys.stderr)
             return 2
-        else:
-            # reused from an earlier build: keep its recorded time, mark it as not run now
-            if name in previous.get("seconds", {}):
-                report["seconds"][name] = previous["seconds"][name]
-            report["executed"][name] = False
-        hide_injected_parameters(executed, src_root / "book" / f"{name}.ipynb")
+        # reused from an earlier build: keep its recorded time, mark it as not run now
+        if name in previous.get("seconds", {}):
+            report["seconds"][name] = previous["seconds"][name]
+        report["executed"][name] = False
+
+    def done(name, seconds, error):
+        executed = build / "executed" / f"{name}.ipynb"
+        report["seconds"][name] = round(seconds, 1)
+        report["executed"][name] = True
+        if not error:
+            problems = check_figures(name, executed, build / "figures" / name, manifest[name], starts[name])
+            if problems:
+                report["manifest_problems"][name] = problems
+                error = "figure manifest check failed:\n      " + "\n      ".join(problems)
+        print(f"book: {name}: {'FAILED' if error else 'ok'} in {seconds:.1f} s", flush=True)
+        if error:
+            failures.append(error)
+        write_report()  # a later chapter may read the timings of the chapters before it
+
+    starts = {}
+    for wave in execution_order([n for n in chapter_paths if n in only], previous.get("seconds", {})):
+        write_report()
+        for name in wave:
+            starts[name] = time.time()
+        execute_chapters([(n, chapter_paths[n], params.get(n, {})) for n in wave], build, args.jobs, done)
+    for name in chapter_paths:  # a failed chapter's notebook is never built: the build stops below
+        executed = build / "executed" / f"{name}.ipynb"
+        if executed.exists():
+            hide_injected_parameters(executed, src_root / "book" / f"{name}.ipynb")
     report["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     write_report()
 

@@ -238,3 +238,14 @@ def test_book_manifest_matches_chapter_sources():
         for fig in named.values():
             assert str(fig.get("caption", "")).strip(), f"{name}: {fig['name']} has no caption"
             assert f'"{fig["name"]}"' in text, f"{name}: {fig['name']} is never saved under its name"
+
+
+# --------------------------------------------------------------------------- execution order
+def test_chapters_run_longest_first_and_the_reader_of_the_others_last():
+    names = ["theory", "estimators", "synthetic", "mnist", "reproducing"]
+    waves = build.execution_order(names, {"theory": 9, "estimators": 90, "synthetic": 333, "mnist": 141})
+    assert waves == [["synthetic", "mnist", "estimators", "theory"], ["reproducing"]]
+    # a chapter without a recorded time goes first (it may be the longest); ties keep the book's order
+    assert build.execution_order(["a", "b", "reproducing"], {}) == [["a", "b"], ["reproducing"]]
+    assert build.execution_order(["theory", "new"], {"theory": 9}) == [["new", "theory"]]
+    assert set(build.READS_OTHERS) <= set(build.chapters())

@@ -271,7 +271,8 @@ def test_main_rejects_a_bad_override_before_running_anything(tmp_path, capsys):
 
 
 def test_main_passes_overrides_to_the_chapters_and_records_them(tmp_path, monkeypatch):
-    """The builder's wiring, with chapter execution and the figure checks replaced by stubs."""
+    """The builder's wiring, with chapter execution and the figure checks replaced by stubs (one
+    chapter at a time: a stub cannot travel to a worker process; `nox -s book` runs the parallel path)."""
     for var in ("JUPYTER_PATH", "IBCORE_PARAMS", "IBCORE_EXECUTION_REPORT", "IBCORE_FIG_DIR"):
         monkeypatch.setenv(var, "")
     monkeypatch.delenv("MPLBACKEND", raising=False)
@@ -281,7 +282,7 @@ def test_main_passes_overrides_to_the_chapters_and_records_them(tmp_path, monkey
     monkeypatch.setattr(build, "hide_injected_parameters", lambda *args: None)
     out = tmp_path / "b"
     assert build.main(["--params", str(ROOT / "params" / "ci.yaml"), "-p", "epochs", "5", "-p", "seed", "3",
-                       "--no-html", "--build-dir", str(out)]) == 0
+                       "--no-html", "--build-dir", str(out), "--jobs", "1"]) == 0
     chapters = build.chapters()
     assert set(ran) == set(chapters)
     for name, path in chapters.items():
