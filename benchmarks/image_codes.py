@@ -9,8 +9,9 @@ measures, next to the truth:
 * the ceiling: ``auto``'s estimator (``ibcore.compression.auto.estimate_codes``) on the true
   latent parameters, which carry the MI exactly;
 * for each setting of the shared autoencoder (convolutional as in the paper, or dense on the
-  pixels as ``auto`` now uses; code size, epochs, training noise, width, loss): how precisely its codes of X determine each latent parameter of X (held-out R² of a
-  gradient-boosting regressor, 3 folds; a latent pair with 2 nats needs R² near 1 - e^-4 = 0.98
+  pixels as ``auto`` now uses; code size, epochs, training noise, width, loss): how precisely
+  its codes of X determine each latent parameter of X (held-out R² of a gradient-boosting
+  regressor, 3 folds; a latent pair with 2 nats needs R² near 1 - e^-4 = 0.98
   to keep them), and the same estimator on the codes.
 
 Rows go to ``benchmarks/image_codes.csv`` as they finish and a rerun skips finished rows;
@@ -33,8 +34,9 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from accuracy import TASKS  # noqa: E402  (the same samplers and seeds)
-from ibcore.compression import ConvAutoencoder, DenseAutoencoder  # noqa: E402
-from ibcore.compression.auto import MAX_CODE, _TWONN_LOW, code_dim, estimate_codes, side_intrinsic_dimension  # noqa: E402,E501
+from ibcore.compression import ConvAutoencoder  # noqa: E402
+from ibcore.compression.auto import (estimate_codes, image_autoencoder, image_code_size,  # noqa: E402
+                                     image_intrinsic_dimensions, image_training_set)
 from ibcore.synthetic import image_pair  # noqa: E402
 from ibcore.tables import append_row, read_rows  # noqa: E402
 
@@ -42,9 +44,8 @@ COLUMNS = ("task", "setting", "code_dim", "epochs_run", "r2", "estimate", "metho
            "seconds")
 TASK_NAMES = ("covbumps16-10", "rect16-4")
 # name -> autoencoder options ("c": code size, None: the rounded intrinsic dimension, "rule": auto's
-# round(d_id / 0.9), "latent": the number of latents; "dense": a DenseAutoencoder on the pixels
-# with these hidden widths instead of the ConvAutoencoder)
-_DENSE = dict(latent_activation="tanh", standardize=False, loss="l1", epochs=100, patience=10)
+# round(d_id / 0.9), "latent": the number of latents; "dense": auto's image autoencoder, dense on
+# the pixels, with these changes to its options, instead of the ConvAutoencoder)
 SETTINGS = {
     "conv, c = round(d_id), 20 epochs (auto before)": dict(c=None, epochs=20, patience=5),
     "conv, c = latents, 60 epochs": dict(c="latent", epochs=60, patience=10),
@@ -56,10 +57,9 @@ SETTINGS = {
                                                          latent_noise=0.0, loss="mse"),
     "conv, c = round(d_id), 100 epochs, no noise, 32 channels": dict(c=None, epochs=100, patience=10,
                                                                      input_noise=0.0, latent_noise=0.0, channels=32),
-    "dense 512-256, tanh codes, c = round(d_id / 0.9), 100 epochs (auto)": dict(c="rule", dense=(512, 256), **_DENSE),
-    "dense 256-128, tanh codes, c = round(d_id / 0.9), 100 epochs": dict(c="rule", dense=(256, 128), **_DENSE),
-    "dense 512-256, linear codes, c = round(d_id / 0.9), 100 epochs": dict(c="rule", dense=(512, 256),
-                                                                         **dict(_DENSE, latent_activation=None)),
+    "dense 512-256, tanh codes, c = round(d_id / 0.9), 100 epochs (auto)": dict(c="rule", dense={}),
+    "dense 256-128, tanh codes, c = round(d_id / 0.9), 100 epochs": dict(c="rule", dense={"hidden": (256, 128)}),
+    "dense 512-256, linear codes, c = round(d_id / 0.9), 100 epochs": dict(c="rule", dense={"latent_activation": None}),
 }
 
 
@@ -104,7 +104,8 @@ def write_markdown(rows, path: Path, n: int) -> None:
     order = list(dict.fromkeys(r["task"] for r in rows))
     for r in sorted(rows, key=lambda r: order.index(r["task"])):  # stable: settings keep their order
         r2 = json.loads(r["r2"]) if r["r2"] else []
-        lines.append(f"| {r['task']} | {float(r['truth']):.2f} | {r['setting']} | {r['code_dim']} | {r['epochs_run']} | "
+        lines.append(f"| {r['task']} | {float(r['truth']):.2f} | {r['setting']} | {r['code_dim']} | "
+                     f"{r['epochs_run']} | "
                      f"{', '.join(f'{v:.3f}' for v in r2) or '—'} | {float(r['estimate']):.2f} | {r['method']} | "
                      f"{_num(r['flow'])} | {_num(r['ksg'])} | {float(r['seconds']):.0f} |")
     path.write_text("\n".join(lines) + "\n")
@@ -135,20 +136,18 @@ def main(argv=None) -> int:
             append_row(out, COLUMNS, dict(task=task, setting="true latents", code_dim=pair.latent_x.shape[1],
                                           epochs_run="", r2="", estimate=v, method=m, flow=f, ksg=k, truth=truth,
                                           seconds=time.perf_counter() - t0))
-        flats = [a.reshape(len(a), -1).astype(np.float64) for a in (pair.x, pair.y)]
-        d_id = max(side_intrinsic_dimension(f, seed + i) for i, f in enumerate(flats))
-        train = np.concatenate([pair.x, pair.y])
-        if len(train) > 6000:  # as auto: the shared autoencoder trains on 6,000 images
-            train = train[np.random.default_rng(seed).choice(len(train), 6000, replace=False)]
+        ids = image_intrinsic_dimensions([pair.x, pair.y], seed)
+        d_id = max(ids)
+        train = image_training_set([pair.x, pair.y], seed)  # as auto's shared autoencoder
         for name in chosen:
             if (task, name) in done:
                 continue
             opts = dict(SETTINGS[name])
             c, dense = opts.pop("c"), opts.pop("dense", None)
-            c = {None: max(1, round(d_id)), "rule": code_dim(d_id / _TWONN_LOW, MAX_CODE)}.get(c, pair.latent_x.shape[1])
+            c = {None: max(1, round(d_id)), "rule": image_code_size(ids)}.get(c, pair.latent_x.shape[1])
             t0 = time.perf_counter()
-            if dense:
-                ae = DenseAutoencoder(c, dense, batch_size=128, random_state=seed, progress=False, **opts).fit(train)
+            if dense is not None:
+                ae = image_autoencoder(c, seed, "cpu", False, **dense).fit(train)
             else:
                 ae = ConvAutoencoder(c, batch_size=128, random_state=seed, progress=False, **opts).fit(train)
             cx, cy = ae.transform(pair.x), ae.transform(pair.y)

@@ -100,7 +100,8 @@ from .autoencoders import DenseAutoencoder
 from .pca import PCACompressor
 
 __all__ = ["AutoEstimate", "auto_entropy",
-           "side_record", "side_intrinsic_dimension", "code_dim", "prepare_sides", "estimate_codes", "widen_unstable",
+           "side_record", "side_intrinsic_dimension", "code_dim", "image_intrinsic_dimensions", "image_code_size",
+           "image_training_set", "image_autoencoder", "prepare_sides", "estimate_codes", "widen_unstable",
            "MAX_FLOW_DIM", "MAX_CODE", "LOW_DIM"]
 
 #: widest vector side the flow takes as it is (its 50+50-dimensional task: benchmarks/accuracy.md)
@@ -199,6 +200,32 @@ def side_record(a, name: str) -> tuple[np.ndarray, dict]:
     return arr, {"kind": _side_kind(arr), "shape": list(arr.shape[1:])}
 
 
+def image_intrinsic_dimensions(sides: list[np.ndarray], seed: int) -> list[float]:
+    """TwoNN intrinsic dimension of each image side (flattened; side ``i`` seeded ``seed + i``)."""
+    return [side_intrinsic_dimension(s.reshape(len(s), -1).astype(np.float64), seed + i) for i, s in enumerate(sides)]
+
+
+def image_code_size(ids: list[float]) -> int:
+    """Code size of the shared image autoencoder: the largest reading over TwoNN's low share, rounded."""
+    return code_dim(max(ids) / _TWONN_LOW, MAX_CODE)
+
+
+def image_training_set(sides: list[np.ndarray], seed: int) -> np.ndarray:
+    """The images of all sides, a seeded subsample of ``_AE_TRAIN`` of them when there are more."""
+    train = np.concatenate(sides)
+    if len(train) > _AE_TRAIN:
+        train = train[np.random.default_rng(seed).choice(len(train), _AE_TRAIN, replace=False)]
+    return train
+
+
+def image_autoencoder(c: int, seed: int, device, progress: bool, **changes) -> DenseAutoencoder:
+    """The unfitted image autoencoder of ``auto`` with ``c`` units (``changes`` override its
+    options, for ``benchmarks/image_codes.py``)."""
+    options = dict(hidden=_AE_HIDDEN, latent_activation="tanh", standardize=False, loss="l1", epochs=_AE_EPOCHS,
+                   patience=10, batch_size=128)
+    return DenseAutoencoder(c, **{**options, **changes}, random_state=seed, device=device, progress=progress)
+
+
 def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool) -> tuple[list, dict]:
     """One image autoencoder for the image sides (same shape): codes per side and its record.
 
@@ -212,17 +239,10 @@ def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool) -
     tried: ``benchmarks/image_codes.md``). The bounded codes keep the flow's cross-check working:
     with linear codes it found 0.65 nats on the 2-nat bumps, where weighted KL found 1.96.
     """
-    flats = [s.reshape(len(s), -1).astype(np.float64) for s in sides]
-    ids = [side_intrinsic_dimension(f, seed + i) for i, f in enumerate(flats)]
-    c = code_dim(max(ids) / _TWONN_LOW, MAX_CODE)
-    train = np.concatenate(sides)
-    rng = np.random.default_rng(seed)
-    if len(train) > _AE_TRAIN:
-        train = train[rng.choice(len(train), _AE_TRAIN, replace=False)]
+    ids = image_intrinsic_dimensions(sides, seed)
+    c = image_code_size(ids)
     with limit_threads(1):
-        ae = DenseAutoencoder(c, _AE_HIDDEN, latent_activation="tanh", standardize=False, loss="l1",
-                              epochs=_AE_EPOCHS, patience=10, batch_size=128, random_state=seed, device=device,
-                              progress=progress).fit(train)
+        ae = image_autoencoder(c, seed, device, progress).fit(image_training_set(sides, seed))
         codes = [ae.transform(s) for s in sides]
         errors = [float(ae.reconstruction_error(s, per="coordinate")) for s in sides]
     return codes, [dict(intrinsic_dim=d, compressor="dense-autoencoder", code_dim=c, lossless=None,
