@@ -38,8 +38,8 @@ their stage: ``ibcore.synthetic`` (``CorrelatedNormal``, ``GaussianBumps``, ``ru
 """
 import importlib
 
-from .compression import (AutoEstimate, ConvAutoencoder, DenseAutoencoder, LossyEstimate, PCACompressor,
-                          compression_bound, lossy_mutual_information)
+from .compression import (AutoEstimate, CanonicalEncoder, ConvAutoencoder, DenseAutoencoder, LossyEstimate,
+                          PCACompressor, compression_bound, lossy_mutual_information)
 from .api import entropy, mutual_information
 from .consistency import ConsistencyCheck, ConsistencyReport, consistency_checks
 from .estimators import (EstimatorSpec, FlowMI, KDEEntropy, KLEntropy, KSG, MINE, WKLEntropy, estimator_names,
@@ -54,7 +54,7 @@ _STAGES = ("estimators", "compression", "synthetic", "plane")
 __all__ = [
     "Estimate", "entropy", "mutual_information", "pointwise_mutual_information",
     "KLEntropy", "WKLEntropy", "KDEEntropy", "KSG", "make_entropy_estimator", "wkl_weights",
-    "PCACompressor", "ConvAutoencoder", "DenseAutoencoder", "compression_bound", "MINE", "FlowMI",
+    "PCACompressor", "ConvAutoencoder", "DenseAutoencoder", "CanonicalEncoder", "compression_bound", "MINE", "FlowMI",
     "LossyEstimate", "lossy_mutual_information", "ENTROPY_METHODS", "MI_METHODS", "__version__",
     "intrinsic_dimension", "IntrinsicDimension", "ManifoldWarning", "AutoEstimate",
     "EstimatorSpec", "register_estimator", "estimator_names",

@@ -7,6 +7,7 @@ and ``method="auto"`` (:func:`auto_mutual_information`: compress only where it m
 from .auto import AutoEstimate, auto_entropy
 from .autoencoders import ConvAutoencoder, DenseAutoencoder, InputEncoder, load_compressor
 from .bound import CompressionBound, compression_bound
+from .canonical import CanonicalEncoder
 from .flow import FlowCompressor
 from .lossy import LossyEstimate, auto_mutual_information, compress, lossy_mutual_information
 from .pca import PCACompressor
@@ -15,7 +16,7 @@ from .registry import (CompressorSpec, compressor_names, get_compressor, make_co
 
 __all__ = [
     "PCACompressor", "FlowCompressor", "ConvAutoencoder", "DenseAutoencoder", "InputEncoder", "load_compressor",
-    "CompressionBound", "compression_bound", "LossyEstimate", "lossy_mutual_information", "compress",
+    "CanonicalEncoder", "CompressionBound", "compression_bound", "LossyEstimate", "lossy_mutual_information", "compress",
     "AutoEstimate", "auto_mutual_information", "auto_entropy",
     "CompressorSpec", "register_compressor", "unregister_compressor", "get_compressor", "compressor_names",
     "make_compressor",

@@ -13,13 +13,23 @@ The decision rule of ``auto`` (measured in ``benchmarks/accuracy.py``, results i
    unchanged, so each side may be re-coded independently):
 
    * *images* ``(n, H, W)`` or ``(n, 1, H, W)``: the intrinsic dimension ``d_id`` of the flattened
-     images is estimated (TwoNN, :func:`ibcore.intrinsic_dimension`) and one dense autoencoder on
-     the pixels of both sides (tanh codes, ``round(d_id / 0.9)`` units, 1 to :data:`MAX_CODE`;
-     see ``_encode_images``) compresses them. Codes of that size are full-dimensional, so a
-     density-based estimator sees no manifold. The codes keep only part of the MI of images with
-     several latents at high MI (10 nats over five latent pairs: about 4.5 nats), so there the
-     result is a lower bound (``benchmarks/image_codes.md``). Images with several channels are
-     flattened and take the vector path.
+     images is estimated (TwoNN, :func:`ibcore.intrinsic_dimension`) and the images of both sides
+     are coded by one encoder with ``c = round(d_id / 0.9)`` units (1 to :data:`MAX_CODE`). Codes of
+     that size are full-dimensional, so a density-based estimator sees no manifold. Which encoder
+     depends on the estimator its codes go to (step 2):
+
+     - joint code dimension ``2c <= LOW_DIM`` (weighted KL, consistent for any smooth density):
+       a dense autoencoder on the pixels with tanh codes (``_encode_images``);
+     - ``2c > LOW_DIM`` (the flow, whose model is a Gaussian copula), two image sides of one shape
+       and at least ``_PAIR_MIN`` pairs: a :class:`~ibcore.compression.CanonicalEncoder` fitted on
+       a seeded half of the pairs, whose codes are trained to be linearly related across the
+       sides; the MI is estimated on the codes of the other half (``_encode_image_pair``;
+       ``details["held_out_pairs"]``).
+
+     The codes of several latents at high MI keep only part of it (10 nats over five latent
+     pairs: 4.4-7.4 nats with the canonical encoder, 4.2-4.6 with the autoencoder), so there the
+     result is a lower bound (``benchmarks/image_codes.md``, ``benchmarks/accuracy.md``). Images with several channels
+     are flattened and take the vector path.
    * *vectors* ``(n, d)``: unless the sample lies near a set of at most about half its dimension
      (:func:`ibcore.estimators.intrinsic.manifold_suspected` and ``d_id < d/2 + 1/2``; see
      ``_degenerate`` for why the second condition), a side with ``d <= MAX_FLOW_DIM`` is used
@@ -97,11 +107,12 @@ from ..nn import limit_threads
 from ..result import Estimate
 from ..validation import as_labels, as_real_array
 from .autoencoders import DenseAutoencoder
+from .canonical import CanonicalEncoder
 from .pca import PCACompressor
 
 __all__ = ["AutoEstimate", "auto_entropy",
            "side_record", "side_intrinsic_dimension", "code_dim", "image_intrinsic_dimensions", "image_code_size",
-           "image_training_set", "image_autoencoder", "prepare_sides", "estimate_codes", "widen_unstable",
+           "image_training_set", "image_autoencoder", "image_canonical_encoder", "prepare_sides", "estimate_codes", "widen_unstable",
            "MAX_FLOW_DIM", "MAX_CODE", "LOW_DIM"]
 
 #: widest vector side the flow takes as it is (its 50+50-dimensional task: benchmarks/accuracy.md)
@@ -121,6 +132,9 @@ _AE_EPOCHS = 100  # with early stopping; bounds the cost of an image task (times
 #: TwoNN reads bounded latent sets low (a uniform 8-D cube: 7.2 at n = 5,000); image code sizes
 #: undo that share before rounding
 _TWONN_LOW = 0.9
+#: fewest pairs for which two image sides are coded by the canonical encoder (half of them fit it,
+#: the other half are coded and estimated); fewer go to the shared autoencoder
+_PAIR_MIN = 200
 _BOUND_FOLDS = 5  # cross-fitting folds of the classifier bound on labels
 _JACKKNIFE_GROUPS = 10  # groups of the delete-a-group jackknife of the kNN standard errors
 
@@ -226,7 +240,21 @@ def image_autoencoder(c: int, seed: int, device, progress: bool, **changes) -> D
     return DenseAutoencoder(c, **{**options, **changes}, random_state=seed, device=device, progress=progress)
 
 
-def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool) -> tuple[list, dict]:
+def image_canonical_encoder(c: int, seed: int, device, progress: bool, **changes) -> CanonicalEncoder:
+    """The unfitted canonical encoder of ``auto`` for two image sides, ``c`` units (``changes``
+    override its options, for ``benchmarks/image_codes.py``)."""
+    return CanonicalEncoder(c, **changes, random_state=seed, device=device, progress=progress)
+
+
+def canonical_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit_rows, held_out_rows)``: a seeded half of ``range(n)`` that fits the canonical
+    encoder and the other half, on which the MI is estimated (both sorted)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2:])
+
+
+def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool,
+                   ids: list[float] | None = None) -> tuple[list, dict]:
     """One image autoencoder for the image sides (same shape): codes per side and its record.
 
     One encoder serves both sides, as in the paper's Algorithm 1: it only has to be injective on
@@ -239,7 +267,7 @@ def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool) -
     tried: ``benchmarks/image_codes.md``). The bounded codes keep the flow's cross-check working:
     with linear codes it found 0.65 nats on the 2-nat bumps, where weighted KL found 1.96.
     """
-    ids = image_intrinsic_dimensions(sides, seed)
+    ids = image_intrinsic_dimensions(sides, seed) if ids is None else ids
     c = image_code_size(ids)
     with limit_threads(1):
         ae = image_autoencoder(c, seed, device, progress).fit(image_training_set(sides, seed))
@@ -247,6 +275,32 @@ def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool) -
         errors = [float(ae.reconstruction_error(s, per="coordinate")) for s in sides]
     return codes, [dict(intrinsic_dim=d, compressor="dense-autoencoder", code_dim=c, lossless=None,
                         reconstruction_error=e, autoencoder_epochs=int(ae.n_epochs_)) for d, e in zip(ids, errors)]
+
+
+def _encode_image_pair(sides: list[np.ndarray], ids: list[float], c: int, seed: int, device,
+                       progress: bool) -> tuple[list, list, np.ndarray]:
+    """Codes of the held-out half of two paired image sides from a :class:`CanonicalEncoder`
+    fitted on the other half: ``(codes, records, held_out_rows)``.
+
+    Used where the codes go to the flow (``2 c > LOW_DIM``): an autoencoder's codes are some
+    warp of the latents, which the flow's Gaussian-copula model sees only in part, while the
+    canonical encoder's codes are trained to be linearly related across the sides. On covariance
+    bumps at 10 nats (16x16) the flow found 7.4 nats on them where it found 4.6 on the
+    autoencoder's, on rectangles at 4 nats 3.1 where it found 2.5 (``benchmarks/image_codes.md``;
+    both seeds: ``benchmarks/accuracy.md``). Where the codes go to weighted KL the autoencoder
+    stays: the canonical objective is the Gaussian MI of the codes, and on t-copula bumps it lost
+    0.47 nats on one of two seeds (``benchmarks/README.md``). The MI of codes of pairs the
+    encoder never saw is a lower bound on the images' by data processing, with no fitted-on-itself
+    optimism.
+    """
+    fit_rows, rows = canonical_split(len(sides[0]), seed)
+    with limit_threads(1):
+        enc = image_canonical_encoder(c, seed, device, progress).fit(sides[0][fit_rows], sides[1][fit_rows])
+        codes = [enc.transform(s[rows]) for s in sides]
+    rec = dict(compressor="canonical-encoder", code_dim=c, lossless=None, fitted_on_pairs=int(len(fit_rows)),
+               estimated_on_pairs=int(len(rows)), validation_canonical_mi=float(enc.val_history_[enc.best_epoch_]),
+               encoder_epochs=int(enc.n_epochs_))
+    return codes, [dict(rec, intrinsic_dim=d) for d in ids], rows
 
 
 def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bool) -> np.ndarray:
@@ -276,14 +330,24 @@ def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bo
     return ae.transform(flat)
 
 
-def prepare_sides(arrays: list[np.ndarray], recs: list[dict], seed: int, device, progress: bool) -> list:
-    """Codes of continuous sides by step 1 of the module docstring (one conv autoencoder for all
-    image sides of one shape); fills each side's record with what was done."""
+def prepare_sides(arrays: list[np.ndarray], recs: list[dict], seed: int, device, progress: bool,
+                  *, paired: bool = False) -> tuple[list, np.ndarray | None]:
+    """Codes of continuous sides by step 1 of the module docstring; fills each side's record
+    with what was done. Returns ``(codes, rows)``: ``rows`` is ``None`` when the codes are of
+    every sample, or the sample rows they are of (``paired`` two image sides of one shape
+    whose codes go to the flow: the held-out half of the pairs, see ``_encode_image_pair``)."""
     codes = [None] * len(arrays)
+    rows = None
     images = [i for i, r in enumerate(recs) if r["kind"] == "image"]
     same_shape = len({arrays[i].shape[1:] for i in images}) == 1
     if images and same_shape:
-        enc, info = _encode_images([arrays[i] for i in images], seed, device, progress)
+        sides = [arrays[i] for i in images]
+        ids = image_intrinsic_dimensions(sides, seed)
+        c = image_code_size(ids)
+        if paired and len(arrays) == 2 and len(images) == 2 and 2 * c > LOW_DIM and len(sides[0]) >= _PAIR_MIN:
+            enc, info, rows = _encode_image_pair(sides, ids, c, seed, device, progress)
+        else:
+            enc, info = _encode_images(sides, seed, device, progress, ids)
     elif images:  # images of different shapes: one autoencoder each
         enc, info = [], []
         for i in images:
@@ -296,7 +360,7 @@ def prepare_sides(arrays: list[np.ndarray], recs: list[dict], seed: int, device,
     for i, r in enumerate(recs):
         if codes[i] is None:
             codes[i] = _prepare_vectors(arrays[i], r, seed + i, device, progress)
-    return codes
+    return codes, rows
 
 
 def _continuous(xs, ys, seed, device, progress, details) -> tuple[float, float, float]:

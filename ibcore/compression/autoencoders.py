@@ -24,7 +24,7 @@ import numpy as np
 
 from ..settings import store_arguments
 from ..validation import check_choice, check_fitted, check_float, check_int
-from .base import as_flat, as_images
+from .base import as_flat, as_images, as_widths
 from .torch_base import TorchAutoencoder
 
 __all__ = ["ConvAutoencoder", "DenseAutoencoder", "InputEncoder", "load_compressor"]
@@ -247,16 +247,7 @@ class DenseAutoencoder(TorchAutoencoder):
         store_arguments(self, locals())
 
     def _hidden(self):
-        h = self.hidden
-        if isinstance(h, numbers.Integral) and not isinstance(h, bool):
-            h = (h,)
-        try:
-            h = tuple(h)
-        except TypeError:
-            raise TypeError(f"hidden must be a tuple of positive integers, got {self.hidden!r}") from None
-        for w in h:
-            check_int(w, "each hidden width", 1)
-        return tuple(int(w) for w in h)
+        return as_widths(self.hidden)
 
     def _prepare_fit(self, x):
         self._hidden()

@@ -2,8 +2,11 @@
 the reconstruction-error rule (per sample or per coordinate)."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
-from ..validation import as_real_array, check_choice
+
+from ..validation import as_real_array, check_choice, check_int
 
 _PER = ("sample", "coordinate")
 
@@ -37,3 +40,17 @@ def check_per(per: str) -> str:
 def squared_error(x: np.ndarray, x_hat: np.ndarray, per: str) -> float:
     sq = ((x - x_hat) ** 2).sum(axis=1).mean()
     return float(sq if per == "sample" else sq / x.shape[1])
+
+
+def as_widths(hidden, name: str = "hidden") -> tuple:
+    """Hidden-layer widths: an int or an iterable of positive ints, as a tuple of ints."""
+    h = hidden
+    if isinstance(h, numbers.Integral) and not isinstance(h, bool):
+        h = (h,)
+    try:
+        h = tuple(h)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of positive integers, got {hidden!r}") from None
+    for w in h:
+        check_int(w, f"each {name} width", 1)
+    return tuple(int(w) for w in h)

@@ -234,9 +234,10 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
     compressor_x, compressor_y : None, str or compressor
         ``None`` or ``"none"`` (identity: the data is used as is, flattened to vectors except
         for methods that take images, such as MINE's convolutional critic); ``"auto"`` (the side
-        rule of :mod:`ibcore.compression.auto`: images to a dense autoencoder sized by their
-        intrinsic dimension, degenerate vectors to PCA or a dense autoencoder; two image sides
-        of one shape share one autoencoder); the name of a registered compressor
+        rule of :mod:`ibcore.compression.auto`: images to one encoder for both sides sized by
+        their intrinsic dimension, a dense autoencoder, or, where the codes go to the flow, a
+        canonical encoder fitted on half the pairs and the MI estimated on the other half;
+        degenerate vectors to PCA or a dense autoencoder); the name of a registered compressor
         (:func:`ibcore.compression.compressor_names`), made here with ``n_components`` outputs
         and fitted on this sample (one compressor fitted on both sides stacked when both name
         the same compressor and have one shape, as in the paper's Algorithm 1); or a fitted
@@ -315,11 +316,14 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
         arrays, recs = zip(*(side_record(data[s], s) for s in auto))
         if len(arrays) == 2 and len(arrays[0]) != len(arrays[1]):
             raise ValueError(f"x and y must have the same number of samples, got {len(arrays[0])} and {len(arrays[1])}")
-        for s, c, r in zip(auto, prepare_sides(list(arrays), list(recs), seed, device, progress), recs):
+        prepared, rows = prepare_sides(list(arrays), list(recs), seed, device, progress, paired=len(auto) == 2)
+        for s, c, r in zip(auto, prepared, recs):
             codes[s], details[s] = c, r
     n = len(x)
     if len(y) != n:
         raise ValueError(f"x and y must have the same number of samples; got {n} and {len(y)}")
+    if auto and rows is not None:  # the codes are of the held-out pairs only (both sides are auto's)
+        details["held_out_pairs"] = int(len(rows))
     named = _make_named_compressors(comps, data, sides, n_components, seed, device, progress, details)
     for side, nv in (("x", noise_var_x), ("y", noise_var_y)):
         if not isinstance(comps[side], str):

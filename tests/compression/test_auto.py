@@ -9,7 +9,7 @@ import scipy.stats
 import pytest
 
 import ibcore
-from ibcore.compression.auto import auto_entropy
+from ibcore.compression.auto import LOW_DIM, auto_entropy
 from ibcore.synthetic import CorrelatedNormal, StudentT
 
 
@@ -198,3 +198,20 @@ def test_images_go_to_one_dense_autoencoder_sized_by_the_intrinsic_dimension():
     # TwoNN reads bounded latent sets low: covariance bumps of 5 latents read 4.27-4.69
     assert code_dim(4.27 / _TWONN_LOW, 16) == code_dim(4.69 / _TWONN_LOW, 16) == 5
     assert code_dim(1.89 / _TWONN_LOW, 16) == code_dim(2.06 / _TWONN_LOW, 16) == 2
+
+
+def test_two_image_sides_coded_for_the_flow_get_a_canonical_encoder_fitted_on_half_the_pairs():
+    from ibcore.synthetic import Rectangles, image_pair
+
+    pair = image_pair(Rectangles(16), 2.0, 1000, random_state=np.random.default_rng(0))
+    est = ibcore.mutual_information(pair.x, pair.y, random_state=0)
+    d = est.details
+    assert d["x"]["compressor"] == d["y"]["compressor"] == "canonical-encoder"
+    assert 2 * d["x"]["code_dim"] > LOW_DIM and d["method"] in ("flow", "ksg", "ksg on radii")
+    assert d["held_out_pairs"] == d["x"]["estimated_on_pairs"] == 500 and d["x"]["fitted_on_pairs"] == 500
+    assert est.lower_bound and "lower bound" in str(est)
+    # codes of pairs the encoder never saw: a lower bound on the truth, and the dependence is seen
+    assert est.value - 4 * est.std < pair.mutual_information and est.value > 4 * est.std, est
+    # shuffled pairs: an encoder fitted to chance correlations finds none on the held-out half
+    shuffled = ibcore.mutual_information(pair.x, pair.y[np.random.default_rng(1).permutation(1000)], random_state=0)
+    assert abs(shuffled.value) < 4 * shuffled.std, shuffled
