@@ -164,9 +164,9 @@ def main(argv=None) -> int:
             cx, cy = ae.transform(pair.x[rows]), ae.transform(pair.y[rows])
             v, m, f, k = _estimate(cx, cy, seed)
             secs = time.perf_counter() - t0
-            append_row(out, COLUMNS, dict(task=task, setting=name, code_dim=c, epochs_run=ae.n_epochs_,
-                                          r2=json.dumps([round(x, 4) for x in _r2(cx, pair.latent_x[rows])]), estimate=v,
-                                          method=m, flow=f, ksg=k, truth=truth, seconds=secs))
+            r2 = json.dumps([round(x, 4) for x in _r2(cx, pair.latent_x[rows])])
+            append_row(out, COLUMNS, dict(task=task, setting=name, code_dim=c, epochs_run=ae.n_epochs_, r2=r2,
+                                          estimate=v, method=m, flow=f, ksg=k, truth=truth, seconds=secs))
             print(f"{task} {name}: {v:.3f} ({m})", flush=True)
     write_markdown(read_rows(out, COLUMNS), Path(args.md), args.n)
     return 0

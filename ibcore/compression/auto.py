@@ -28,8 +28,8 @@ The decision rule of ``auto`` (measured in ``benchmarks/accuracy.py``, results i
 
      The codes of several latents at high MI keep only part of it (10 nats over five latent
      pairs: 4.4-7.4 nats with the canonical encoder, 4.2-4.6 with the autoencoder), so there the
-     result is a lower bound (``benchmarks/image_codes.md``, ``benchmarks/accuracy.md``). Images with several channels
-     are flattened and take the vector path.
+     result is a lower bound (``benchmarks/image_codes.md``, ``benchmarks/accuracy.md``). Images
+     with several channels are flattened and take the vector path.
    * *vectors* ``(n, d)``: unless the sample lies near a set of at most about half its dimension
      (:func:`ibcore.estimators.intrinsic.manifold_suspected` and ``d_id < d/2 + 1/2``; see
      ``_degenerate`` for why the second condition), a side with ``d <= MAX_FLOW_DIM`` is used
@@ -112,8 +112,8 @@ from .pca import PCACompressor
 
 __all__ = ["AutoEstimate", "auto_entropy",
            "side_record", "side_intrinsic_dimension", "code_dim", "image_intrinsic_dimensions", "image_code_size",
-           "image_training_set", "image_autoencoder", "image_canonical_encoder", "prepare_sides", "estimate_codes", "widen_unstable",
-           "MAX_FLOW_DIM", "MAX_CODE", "LOW_DIM"]
+           "image_training_set", "image_autoencoder", "image_canonical_encoder", "canonical_split", "prepare_sides",
+           "estimate_codes", "widen_unstable", "MAX_FLOW_DIM", "MAX_CODE", "LOW_DIM"]
 
 #: widest vector side the flow takes as it is (its 50+50-dimensional task: benchmarks/accuracy.md)
 MAX_FLOW_DIM = 64
@@ -152,10 +152,10 @@ class AutoEstimate(Estimate):
     unstable : bool
         The bias diagnostic was large next to the standard error; ``std`` then includes it.
     lower_bound : bool
-        A side went through a compressor not known to be lossless (an autoencoder, PCA to
-        ``MAX_FLOW_DIM``): by data processing the MI of its codes, which the interval is about,
-        can lie below that of the data (for high-MI images far below:
-        ``benchmarks/image_codes.md``).
+        A side went through a compressor not known to be lossless (an autoencoder, the
+        canonical encoder, PCA to ``MAX_FLOW_DIM``): by data processing the MI of its codes,
+        which the interval is about, can lie below that of the data (for high-MI images far
+        below: ``benchmarks/image_codes.md``).
     """
 
     details: dict = field(default_factory=dict)
@@ -174,7 +174,7 @@ class AutoEstimate(Estimate):
 
 
 def _side_kind(a: np.ndarray) -> str:
-    # single-channel images go to the conv autoencoder; several channels are flattened vectors
+    # single-channel images go to the image encoders; several channels are flattened vectors
     return "image" if a.ndim == 3 or (a.ndim == 4 and a.shape[1] == 1) else "vector"
 
 
