@@ -2,8 +2,9 @@
 
     python benchmarks/image_codes.py            # the tasks and autoencoder settings below (about 45 min, 1 core)
     python benchmarks/image_codes.py --tasks bumps16-2 --settings 0,6,8,9   # the bumps rows of the table
+    python benchmarks/image_codes.py --seed 1 --settings 9,10   # the canonical rows of seed 1
 
-For image tasks of ``benchmarks/accuracy.py`` (n = 5,000, seed 0, the same samples), this script
+For image tasks of ``benchmarks/accuracy.py`` (n = 5,000, seed 0 unless ``--seed``, the same samples), this script
 measures, next to the truth:
 
 * the ceiling: ``auto``'s estimator (``ibcore.compression.auto.estimate_codes``) on the true
@@ -38,8 +39,8 @@ sys.path.insert(0, str(HERE))
 from accuracy import TASKS  # noqa: E402  (the same samplers and seeds)
 from ibcore.compression import ConvAutoencoder  # noqa: E402
 from ibcore.compression.auto import (canonical_split, estimate_codes, image_autoencoder,  # noqa: E402
-                                     image_canonical_encoder, image_code_size, image_intrinsic_dimensions,
-                                     image_training_set)
+                                     image_canonical_code_size, image_canonical_encoder, image_code_size,
+                                     image_intrinsic_dimensions, image_training_set)
 from ibcore.synthetic import image_pair  # noqa: E402
 from ibcore.tables import append_row, read_rows  # noqa: E402
 
@@ -47,8 +48,9 @@ COLUMNS = ("task", "setting", "code_dim", "epochs_run", "r2", "estimate", "metho
            "seconds")
 TASK_NAMES = ("covbumps16-10", "rect16-4")
 # name -> autoencoder options ("c": code size, None: the rounded intrinsic dimension, "rule": auto's
-# round(d_id / 0.9), "latent": the number of latents; "dense": auto's image autoencoder, dense on
-# the pixels, with these changes to its options, instead of the ConvAutoencoder; "canonical": auto's
+# round(d_id / 0.9), "rule2": auto's canonical code size from that, "latent": the number of latents;
+# "dense": auto's image autoencoder, dense on the pixels, with these changes to its options,
+# instead of the ConvAutoencoder; "canonical": auto's
 # canonical encoder with these changes, fitted on half the pairs, its codes and R² of the other half)
 SETTINGS = {
     "conv, c = round(d_id), 20 epochs (auto before)": dict(c=None, epochs=20, patience=5),
@@ -65,7 +67,9 @@ SETTINGS = {
     "dense 256-128, tanh codes, c = round(d_id / 0.9), 100 epochs": dict(c="rule", dense={"hidden": (256, 128)}),
     "dense 512-256, linear codes, c = round(d_id / 0.9), 100 epochs": dict(c="rule", dense={"latent_activation": None}),
     "canonical encoder 512-256, c = round(d_id / 0.9), fitted on half the pairs, estimated on the other half "
-    "(auto where 2c > 7)": dict(c="rule", canonical={}),
+    "(auto's earlier canonical path, c units)": dict(c="rule", canonical={}),
+    "canonical encoder 512-256, 2c units, fitted on half the pairs, estimated on the other half "
+    "(auto where 2c > 7; the estimate on all 2c units)": dict(c="rule2", canonical={}),
 }
 
 
@@ -100,7 +104,7 @@ def _num(v) -> str:
 
 def write_markdown(rows, path: Path, n: int) -> None:
     lines = ["# Image codes at high MI: where the information is lost", "",
-             f"`python benchmarks/image_codes.py` (n = {n}, seed 0, "
+             f"`python benchmarks/image_codes.py` (n = {n}, seed 0 where the task names no other, "
              "the samples of `benchmarks/accuracy.py`). "
              "*R²*: held-out share of each latent parameter of X that its codes determine (gradient boosting, "
              "3 folds); a latent pair keeps 2 nats only with R² near 0.98. *estimate*: `auto`'s estimator on the "
@@ -123,6 +127,8 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", default=",".join(TASK_NAMES))
     p.add_argument("--settings", default=None, help="comma-separated indices into SETTINGS (default: all)")
     p.add_argument("--n", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=0, help="the sample of accuracy.py's seed; rows of a seed other "
+                   "than 0 are labelled 'task, seed s'")
     p.add_argument("--out", default=str(HERE / "image_codes.csv"))
     p.add_argument("--md", default=str(HERE / "image_codes.md"))
     args = p.parse_args(argv)
@@ -133,9 +139,10 @@ def main(argv=None) -> int:
     done = {(r["task"], r["setting"]) for r in read_rows(out, COLUMNS)} if out.exists() else set()
     names = list(SETTINGS)
     chosen = [names[int(i)] for i in args.settings.split(",")] if args.settings else names
-    seed = 0
-    for task in args.tasks.split(","):
-        pair = _draw(task, args.n, seed)
+    seed = args.seed
+    for base in args.tasks.split(","):
+        pair = _draw(base, args.n, seed)
+        task = base if seed == 0 else f"{base}, seed {seed}"
         truth = pair.mutual_information
         if (task, "true latents") not in done:
             t0 = time.perf_counter()
@@ -151,7 +158,9 @@ def main(argv=None) -> int:
                 continue
             opts = dict(SETTINGS[name])
             c, dense, canonical = opts.pop("c"), opts.pop("dense", None), opts.pop("canonical", None)
-            c = {None: max(1, round(d_id)), "rule": image_code_size(ids)}.get(c, pair.latent_x.shape[1])
+            c = {None: max(1, round(d_id)), "rule": image_code_size(ids),
+                 "rule2": image_canonical_code_size(image_code_size(ids), len(pair.x) // 2)}.get(
+                c, pair.latent_x.shape[1])
             rows = np.arange(len(pair.x))
             t0 = time.perf_counter()
             if canonical is not None:

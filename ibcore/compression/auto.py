@@ -19,15 +19,22 @@ The decision rule of ``auto`` (measured in ``benchmarks/accuracy.py``, results i
      depends on the estimator its codes go to (step 2):
 
      - joint code dimension ``2c <= LOW_DIM`` (weighted KL, consistent for any smooth density):
-       a dense autoencoder on the pixels with tanh codes (``_encode_images``);
+       a dense autoencoder on the pixels with tanh codes (``encode_images``);
      - ``2c > LOW_DIM`` (the flow, whose model is a Gaussian copula), two image sides of one shape
        and at least ``_PAIR_MIN`` pairs: a :class:`~ibcore.compression.CanonicalEncoder` fitted on
        a seeded half of the pairs, whose codes are trained to be linearly related across the
-       sides; the MI is estimated on the codes of the other half (``_encode_image_pair``;
+       sides; the MI is estimated on the codes of the other half (``encode_image_pair``;
        ``details["held_out_pairs"]``).
 
+     From 1,000 fitting pairs on, the canonical encoder gets ``2c`` units
+     (:func:`~ibcore.compression.auto_images.image_canonical_code_size`), and the MI is
+     estimated both on its codes and on their ``c`` leading canonical pairs; the one where the
+     flow finds more on pairs it was not trained on gives the result (:func:`estimate_codes`,
+     ``details["canonical_codes"]``). The image side of this step lives in
+     :mod:`ibcore.compression.auto_images`.
+
      The codes of several latents at high MI keep only part of it (10 nats over five latent
-     pairs: 4.4-7.4 nats with the canonical encoder, 4.2-4.6 with the autoencoder), so there the
+     pairs: 5.1-8.1 nats with the canonical encoder, 4.2-4.6 with the autoencoder), so there the
      result is a lower bound (``benchmarks/image_codes.md``, ``benchmarks/accuracy.md``). Images
      with several channels are flattened and take the vector path.
    * *vectors* ``(n, d)``: unless the sample lies near a set of at most about half its dimension
@@ -96,42 +103,36 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from ..estimators import FlowMI, classifier_bound, intrinsic_dimension
+from ..estimators import FlowMI, classifier_bound
 from ..estimators import estimate_entropy, estimate_mutual_information
 from ..estimators.flow import whitener
 from ..estimators.intrinsic import ManifoldWarning, manifold_suspected
 from ..nn import limit_threads
 from ..result import Estimate
 from ..validation import as_labels, as_real_array
+from .auto_images import (MAX_CODE, canonical_split, code_dim, encode_image_pair, encode_images,
+                          image_autoencoder, image_canonical_code_size, image_canonical_encoder, image_code_size,
+                          image_intrinsic_dimensions, image_training_set, side_intrinsic_dimension)
 from .autoencoders import DenseAutoencoder
-from .canonical import CanonicalEncoder
 from .pca import PCACompressor
 
 __all__ = ["AutoEstimate", "auto_entropy",
            "side_record", "side_intrinsic_dimension", "code_dim", "image_intrinsic_dimensions", "image_code_size",
-           "image_training_set", "image_autoencoder", "image_canonical_encoder", "canonical_split", "prepare_sides",
-           "estimate_codes", "widen_unstable", "MAX_FLOW_DIM", "MAX_CODE", "LOW_DIM"]
+           "image_training_set", "image_autoencoder", "image_canonical_code_size", "image_canonical_encoder",
+           "canonical_split", "PreparedSides", "prepare_sides", "estimate_codes", "widen_unstable", "MAX_FLOW_DIM",
+           "MAX_CODE", "LOW_DIM"]
 
 #: widest vector side the flow takes as it is (its 50+50-dimensional task: benchmarks/accuracy.md)
 MAX_FLOW_DIM = 64
-#: largest code an autoencoder gets from the intrinsic-dimension estimate
-MAX_CODE = 16
 #: joint code dimension up to which weighted KL (k = 5, weight norm <= 2.5) gives the estimate,
 #: with the flow as its cross-check
 LOW_DIM = 7
 WKL_K = 5
-_ID_SAMPLE = 3000  # points used for the intrinsic dimension of a side (TwoNN is O(n log n) anyway)
 _LINEAR_SHARE = 1e-9
-_AE_TRAIN = 6000  # images the shared image autoencoder trains on (the paper: 6,000 + 1,000)
-#: the image autoencoder: dense on the pixels, tanh codes (benchmarks/image_codes.md)
-_AE_HIDDEN = (512, 256)
-_AE_EPOCHS = 100  # with early stopping; bounds the cost of an image task (times: benchmarks/accuracy.md)
-#: TwoNN reads bounded latent sets low (a uniform 8-D cube: 7.2 at n = 5,000); image code sizes
-#: undo that share before rounding
-_TWONN_LOW = 0.9
 #: fewest pairs for which two image sides are coded by the canonical encoder (half of them fit it,
 #: the other half are coded and estimated); fewer go to the shared autoencoder
 _PAIR_MIN = 200
@@ -178,18 +179,6 @@ def _side_kind(a: np.ndarray) -> str:
     return "image" if a.ndim == 3 or (a.ndim == 4 and a.shape[1] == 1) else "vector"
 
 
-def side_intrinsic_dimension(flat: np.ndarray, seed: int) -> float:
-    """TwoNN intrinsic dimension of a flattened side (on at most 3,000 seeded rows, constant
-    coordinates dropped, standardised; a tiny seeded jitter separates repeated rows)."""
-    rng = np.random.default_rng(seed)
-    sample = flat if len(flat) <= _ID_SAMPLE else flat[rng.choice(len(flat), _ID_SAMPLE, replace=False)]
-    scale = sample.std(axis=0)
-    keep = scale > 0
-    z = (sample[:, keep] - sample[:, keep].mean(axis=0)) / scale[keep]
-    return float(intrinsic_dimension(z, jitter=1e-9 if len(np.unique(z, axis=0)) < len(z) else None,
-                                     random_state=seed).value)
-
-
 def _degenerate(d: int, d_id: float, n: int) -> bool:
     """Whether a vector side is treated as lying on a lower-dimensional set, to be compressed.
 
@@ -201,106 +190,12 @@ def _degenerate(d: int, d_id: float, n: int) -> bool:
     return d > 1 and manifold_suspected(d, d_id, n) and d_id < 0.5 * d + 0.5
 
 
-def code_dim(d_id: float, cap: int) -> int:
-    """A code size for a side of intrinsic dimension ``d_id``: its rounding, between 1 and ``cap``."""
-    return int(min(max(1, round(d_id)), cap))
-
-
 def side_record(a, name: str) -> tuple[np.ndarray, dict]:
     """``(array, record)`` of one continuous side: the checked array and ``{"kind", "shape"}``."""
     arr = as_real_array(a, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     return arr, {"kind": _side_kind(arr), "shape": list(arr.shape[1:])}
-
-
-def image_intrinsic_dimensions(sides: list[np.ndarray], seed: int) -> list[float]:
-    """TwoNN intrinsic dimension of each image side (flattened; side ``i`` seeded ``seed + i``)."""
-    return [side_intrinsic_dimension(s.reshape(len(s), -1).astype(np.float64), seed + i) for i, s in enumerate(sides)]
-
-
-def image_code_size(ids: list[float]) -> int:
-    """Code size of the shared image autoencoder: the largest reading over TwoNN's low share, rounded."""
-    return code_dim(max(ids) / _TWONN_LOW, MAX_CODE)
-
-
-def image_training_set(sides: list[np.ndarray], seed: int) -> np.ndarray:
-    """The images of all sides, a seeded subsample of ``_AE_TRAIN`` of them when there are more."""
-    train = np.concatenate(sides)
-    if len(train) > _AE_TRAIN:
-        train = train[np.random.default_rng(seed).choice(len(train), _AE_TRAIN, replace=False)]
-    return train
-
-
-def image_autoencoder(c: int, seed: int, device, progress: bool, **changes) -> DenseAutoencoder:
-    """The unfitted image autoencoder of ``auto`` with ``c`` units (``changes`` override its
-    options, for ``benchmarks/image_codes.py``)."""
-    options = dict(hidden=_AE_HIDDEN, latent_activation="tanh", standardize=False, loss="l1", epochs=_AE_EPOCHS,
-                   patience=10, batch_size=128)
-    return DenseAutoencoder(c, **{**options, **changes}, random_state=seed, device=device, progress=progress)
-
-
-def image_canonical_encoder(c: int, seed: int, device, progress: bool, **changes) -> CanonicalEncoder:
-    """The unfitted canonical encoder of ``auto`` for two image sides, ``c`` units (``changes``
-    override its options, for ``benchmarks/image_codes.py``)."""
-    return CanonicalEncoder(c, **changes, random_state=seed, device=device, progress=progress)
-
-
-def canonical_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(fit_rows, held_out_rows)``: a seeded half of ``range(n)`` that fits the canonical
-    encoder and the other half, on which the MI is estimated (both sorted)."""
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[: n // 2]), np.sort(order[n // 2:])
-
-
-def _encode_images(sides: list[np.ndarray], seed: int, device, progress: bool,
-                   ids: list[float] | None = None) -> tuple[list, dict]:
-    """One image autoencoder for the image sides (same shape): codes per side and its record.
-
-    One encoder serves both sides, as in the paper's Algorithm 1: it only has to be injective on
-    each side's images, and training it once halves the cost. Its code size is the larger of the
-    sides' intrinsic dimensions, divided by TwoNN's low reading on bounded sets
-    (``_TWONN_LOW``) and rounded: a code one unit short drops a latent. The network is a dense
-    autoencoder on the pixels with tanh codes (:class:`DenseAutoencoder`, widths ``_AE_HIDDEN``,
-    L1 loss, no training noise): on a CPU it keeps far more of the MI of high-MI images than the
-    convolutional autoencoder of the paper within the same time (measurements and the settings
-    tried: ``benchmarks/image_codes.md``). The bounded codes keep the flow's cross-check working:
-    with linear codes it found 0.65 nats on the 2-nat bumps, where weighted KL found 1.96.
-    """
-    ids = image_intrinsic_dimensions(sides, seed) if ids is None else ids
-    c = image_code_size(ids)
-    with limit_threads(1):
-        ae = image_autoencoder(c, seed, device, progress).fit(image_training_set(sides, seed))
-        codes = [ae.transform(s) for s in sides]
-        errors = [float(ae.reconstruction_error(s, per="coordinate")) for s in sides]
-    return codes, [dict(intrinsic_dim=d, compressor="dense-autoencoder", code_dim=c, lossless=None,
-                        reconstruction_error=e, autoencoder_epochs=int(ae.n_epochs_)) for d, e in zip(ids, errors)]
-
-
-def _encode_image_pair(sides: list[np.ndarray], ids: list[float], c: int, seed: int, device,
-                       progress: bool) -> tuple[list, list, np.ndarray]:
-    """Codes of the held-out half of two paired image sides from a :class:`CanonicalEncoder`
-    fitted on the other half: ``(codes, records, held_out_rows)``.
-
-    Used where the codes go to the flow (``2 c > LOW_DIM``): an autoencoder's codes are some
-    warp of the latents, which the flow's Gaussian-copula model sees only in part, while the
-    canonical encoder's codes are trained to be linearly related across the sides. On covariance
-    bumps at 10 nats (16x16) the flow found 7.4 nats on them where it found 4.6 on the
-    autoencoder's, on rectangles at 4 nats 3.1 where it found 2.5 (``benchmarks/image_codes.md``;
-    both seeds: ``benchmarks/accuracy.md``). Where the codes go to weighted KL the autoencoder
-    stays: the canonical objective is the Gaussian MI of the codes, and on t-copula bumps it lost
-    0.47 nats on one of two seeds (``benchmarks/README.md``). The MI of codes of pairs the
-    encoder never saw is a lower bound on the images' by data processing, with no fitted-on-itself
-    optimism.
-    """
-    fit_rows, rows = canonical_split(len(sides[0]), seed)
-    with limit_threads(1):
-        enc = image_canonical_encoder(c, seed, device, progress).fit(sides[0][fit_rows], sides[1][fit_rows])
-        codes = [enc.transform(s[rows]) for s in sides]
-    rec = dict(compressor="canonical-encoder", code_dim=c, lossless=None, fitted_on_pairs=int(len(fit_rows)),
-               estimated_on_pairs=int(len(rows)), validation_canonical_mi=float(enc.val_history_[enc.best_epoch_]),
-               encoder_epochs=int(enc.n_epochs_))
-    return codes, [dict(rec, intrinsic_dim=d) for d in ids], rows
 
 
 def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bool) -> np.ndarray:
@@ -330,14 +225,26 @@ def _prepare_vectors(arr: np.ndarray, rec: dict, seed: int, device, progress: bo
     return ae.transform(flat)
 
 
+class PreparedSides(NamedTuple):
+    """What :func:`prepare_sides` returns."""
+
+    #: codes (n or len(rows), c) per side
+    codes: list
+    #: ``None`` when the codes are of every sample, else the sample rows they are of (two image
+    #: sides coded by the canonical encoder: the held-out half of the pairs)
+    rows: np.ndarray | None
+    #: ``None``, or with the canonical encoder the codes' leading canonical pairs ``(u, v)``,
+    #: a second candidate for :func:`estimate_codes`
+    leading: tuple | None
+
+
 def prepare_sides(arrays: list[np.ndarray], recs: list[dict], seed: int, device, progress: bool,
-                  *, paired: bool = False) -> tuple[list, np.ndarray | None]:
+                  *, paired: bool = False) -> PreparedSides:
     """Codes of continuous sides by step 1 of the module docstring; fills each side's record
-    with what was done. Returns ``(codes, rows)``: ``rows`` is ``None`` when the codes are of
-    every sample, or the sample rows they are of (``paired`` two image sides of one shape
-    whose codes go to the flow: the held-out half of the pairs, see ``_encode_image_pair``)."""
+    with what was done (see :class:`PreparedSides`; ``paired``: the arrays are the two sides of
+    one paired sample, which lets two image sides of one shape go to the canonical encoder)."""
     codes = [None] * len(arrays)
-    rows = None
+    rows = leading = None
     images = [i for i, r in enumerate(recs) if r["kind"] == "image"]
     same_shape = len({arrays[i].shape[1:] for i in images}) == 1
     if images and same_shape:
@@ -345,13 +252,13 @@ def prepare_sides(arrays: list[np.ndarray], recs: list[dict], seed: int, device,
         ids = image_intrinsic_dimensions(sides, seed)
         c = image_code_size(ids)
         if paired and len(arrays) == 2 and len(images) == 2 and 2 * c > LOW_DIM and len(sides[0]) >= _PAIR_MIN:
-            enc, info, rows = _encode_image_pair(sides, ids, c, seed, device, progress)
+            enc, info, rows, leading = encode_image_pair(sides, ids, c, seed, device, progress)
         else:
-            enc, info = _encode_images(sides, seed, device, progress, ids)
+            enc, info = encode_images(sides, seed, device, progress, ids)
     elif images:  # images of different shapes: one autoencoder each
         enc, info = [], []
         for i in images:
-            e, r = _encode_images([arrays[i]], seed + i, device, progress)
+            e, r = encode_images([arrays[i]], seed + i, device, progress)
             enc += e
             info += r
     for j, i in enumerate(images):
@@ -360,7 +267,7 @@ def prepare_sides(arrays: list[np.ndarray], recs: list[dict], seed: int, device,
     for i, r in enumerate(recs):
         if codes[i] is None:
             codes[i] = _prepare_vectors(arrays[i], r, seed + i, device, progress)
-    return codes, rows
+    return PreparedSides(codes, rows, leading)
 
 
 def _continuous(xs, ys, seed, device, progress, details) -> tuple[float, float, float]:
@@ -495,12 +402,30 @@ def _labels(xs: np.ndarray, y: np.ndarray, seed: int, details: dict) -> tuple[fl
 
 
 def estimate_codes(xs: np.ndarray, y, *, labels: bool, seed: int, device, progress: bool,
-                   details: dict) -> tuple[float, float, float]:
+                   details: dict, leading: tuple | None = None) -> tuple[float, float, float]:
     """``(value, std, bias)`` on prepared codes ``xs (n, c)`` and prepared codes or labels ``y``
-    by step 2 of the module docstring; fills ``details`` (``method``, the estimators' own)."""
-    if not labels:
+    by step 2 of the module docstring; fills ``details`` (``method``, the estimators' own).
+
+    ``leading`` (:attr:`PreparedSides.leading`): a second pair of codes of the same held-out
+    pairs. Both are fixed maps of them, so the MI of either is a lower bound on the data's; the
+    one whose flow finds more on the pairs it was not trained on (its cross-fitted mean, free of
+    the in-sample optimism that half of the flow's estimate carries) gives the result, with its
+    own details; ``details["canonical_codes"]`` gives both.
+    """
+    if labels:
+        return _labels(xs, np.asarray(y), seed, details)
+    if leading is None:
         return _continuous(xs, y, seed, device, progress, details)
-    return _labels(xs, np.asarray(y), seed, details)
+    runs = {}
+    for name, (u, v) in (("all", (xs, y)), ("leading", leading)):
+        det = {}
+        runs[name] = (_continuous(u, v, seed, device, progress, det), det, u.shape[1])
+    used = max(runs, key=lambda name: runs[name][1]["held_out"])
+    result, det, _ = runs[used]
+    details.update(det)
+    details["canonical_codes"] = dict(used=used, **{
+        name: dict(code_dim=c, value=r[0], std=r[1], held_out=d["held_out"]) for name, (r, d, c) in runs.items()})
+    return result
 
 
 def widen_unstable(std: float, bias: float) -> tuple[float, bool]:

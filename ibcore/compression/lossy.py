@@ -312,17 +312,19 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
     data, details, codes = {"x": x, "y": y}, {}, {}
     sides = ("x",) if discrete else ("x", "y")
     auto = [s for s in sides if comps[s] == "auto"]
+    rows = leading = None
     if auto:
         arrays, recs = zip(*(side_record(data[s], s) for s in auto))
         if len(arrays) == 2 and len(arrays[0]) != len(arrays[1]):
             raise ValueError(f"x and y must have the same number of samples, got {len(arrays[0])} and {len(arrays[1])}")
-        prepared, rows = prepare_sides(list(arrays), list(recs), seed, device, progress, paired=len(auto) == 2)
+        prepared, rows, leading = prepare_sides(list(arrays), list(recs), seed, device, progress,
+                                                paired=len(auto) == 2)
         for s, c, r in zip(auto, prepared, recs):
             codes[s], details[s] = c, r
     n = len(x)
     if len(y) != n:
         raise ValueError(f"x and y must have the same number of samples; got {n} and {len(y)}")
-    if auto and rows is not None:  # the codes are of the held-out pairs only (both sides are auto's)
+    if rows is not None:  # the codes are of the held-out pairs only (both sides are auto's)
         details["held_out_pairs"] = int(len(rows))
     named = _make_named_compressors(comps, data, sides, n_components, seed, device, progress, details)
     for side, nv in (("x", noise_var_x), ("y", noise_var_y)):
@@ -342,7 +344,7 @@ def lossy_mutual_information(x, y, method: str = "wkl", *, compressor_x=None, co
     unstable = on_manifold = False
     if method == "auto":
         value, std, bias = estimate_codes(cx, cy, labels=discrete, seed=seed, device=device, progress=progress,
-                                          details=details)
+                                          details=details, leading=leading)
         std, unstable = widen_unstable(std, bias)
         est = Estimate(value, std)
         details["bias"] = bias

@@ -293,7 +293,7 @@ class InformationPlaneTracker:
                 else:
                     arr, self.x_record = side_record(inputs.double().numpy(), "inputs")
                     x_codes = prepare_sides([arr], [self.x_record], derived_seed(self.random_state, 7),
-                                            model_device(self.model), False)[0][0]
+                                            model_device(self.model), False).codes[0]
             elif not hasattr(x_compressor, "transform"):
                 raise TypeError("x_compressor must be 'auto', 'pca' or have a transform(inputs) method (a fitted compressor)")
             else:

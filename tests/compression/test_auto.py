@@ -9,7 +9,7 @@ import scipy.stats
 import pytest
 
 import ibcore
-from ibcore.compression.auto import LOW_DIM, auto_entropy
+from ibcore.compression.auto import LOW_DIM, auto_entropy, image_canonical_code_size
 from ibcore.synthetic import CorrelatedNormal, StudentT
 
 
@@ -182,7 +182,7 @@ def test_a_check_that_refuses_the_codes_leaves_the_flow_unchecked_and_says_so(mo
 
 
 def test_images_go_to_one_dense_autoencoder_sized_by_the_intrinsic_dimension():
-    from ibcore.compression.auto import _TWONN_LOW, code_dim
+    from ibcore.compression.auto_images import _TWONN_LOW, code_dim
     from ibcore.synthetic import GaussianBumps, image_pair
 
     pair = image_pair(GaussianBumps(16), 1.0, 1000, random_state=np.random.default_rng(0))
@@ -209,9 +209,30 @@ def test_two_image_sides_coded_for_the_flow_get_a_canonical_encoder_fitted_on_ha
     assert d["x"]["compressor"] == d["y"]["compressor"] == "canonical-encoder"
     assert 2 * d["x"]["code_dim"] > LOW_DIM and d["method"] in ("flow", "ksg", "ksg on radii")
     assert d["held_out_pairs"] == d["x"]["estimated_on_pairs"] == 500 and d["x"]["fitted_on_pairs"] == 500
+    # 500 fitting pairs: as many units as the autoencoder would get, and no second candidate
+    assert image_canonical_code_size(d["x"]["code_dim"], 500) == d["x"]["code_dim"]
+    assert "canonical_codes" not in d and "leading_canonical_pairs" not in d["x"]
     assert est.lower_bound and "lower bound" in str(est)
     # codes of pairs the encoder never saw: a lower bound on the truth, and the dependence is seen
     assert est.value - 4 * est.std < pair.mutual_information and est.value > 4 * est.std, est
     # shuffled pairs: an encoder fitted to chance correlations finds none on the held-out half
     shuffled = ibcore.mutual_information(pair.x, pair.y[np.random.default_rng(1).permutation(1000)], random_state=0)
     assert abs(shuffled.value) < 4 * shuffled.std, shuffled
+
+
+def test_leading_codes_are_a_second_candidate_chosen_by_the_flows_held_out_mean():
+    from ibcore.compression.auto import estimate_codes
+
+    x, y = CorrelatedNormal(4, 4, 2.0).sample(1000, random_state=3)
+    noisy = (x + 2.0 * np.random.default_rng(4).standard_normal(x.shape), y)
+    for codes, leading, used in (((x, y), noisy, "all"), (noisy, (x, y), "leading")):
+        details = {}
+        value, std, _ = estimate_codes(*codes, labels=False, seed=0, device="cpu", progress=False, details=details,
+                                       leading=leading)
+        runs = details["canonical_codes"]
+        other = "leading" if used == "all" else "all"
+        assert runs["used"] == used and runs[used]["held_out"] > runs[other]["held_out"]
+        assert (value, std) == (runs[used]["value"], runs[used]["std"])
+        assert details["held_out"] == runs[used]["held_out"]
+        # the noisy candidate carries less: the one kept is near the truth (flow: 2 nats on Gaussians)
+        assert abs(value - 2.0) < 4 * std + 0.1, (value, std)
