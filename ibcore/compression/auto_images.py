@@ -86,10 +86,11 @@ def image_canonical_code_size(c: int, pairs: int) -> int:
     covariance bumps (10 nats over 5 + 5 latents) two of the five latents were recovered from
     the codes at R² 0.2-0.3 on one sample; twice the units recovered more of them and raised
     what the flow finds on both samples at n = 2,000 and 5,000. The price is codes of twice the
-    intrinsic dimension, in which the flow is less sure: rectangles at 4 nats lost 0.1-0.4 nats,
+    intrinsic dimension, in which the flow is less sure: rectangles at 4 nats lost 0.1-0.5 nats,
     which is why ``auto`` also estimates the MI on their ``c`` leading canonical pairs
-    (:func:`ibcore.compression.auto.estimate_codes`), and with 500 fitting pairs (n = 1,000) they lost more than the
-    leading pairs win back. Measurements: ``benchmarks/README.md``, "Image codes".
+    (:func:`ibcore.compression.auto.estimate_codes`), and with 500 fitting pairs (n = 1,000)
+    they lost more than the leading pairs win back. Measurements: ``benchmarks/README.md``
+    (the accuracy section, on ``image_codes.py``).
     """
     return 2 * c if pairs >= _DOUBLE_PAIRS else c
 
