@@ -4,8 +4,8 @@
     python benchmarks/image_codes.py --tasks bumps16-2 --settings 0,6,8,9   # the bumps rows of the table
     python benchmarks/image_codes.py --seed 1 --settings 9,10   # the canonical rows of seed 1
 
-For image tasks of ``benchmarks/accuracy.py`` (n = 5,000, seed 0 unless ``--seed``, the same samples), this script
-measures, next to the truth:
+For image tasks of ``benchmarks/accuracy.py`` (n = 5,000, seed 0 unless ``--seed``, the same
+samples), this script measures, next to the truth:
 
 * the ceiling: ``auto``'s estimator (``ibcore.compression.auto.estimate_codes``) on the true
   latent parameters, which carry the MI exactly;
@@ -50,8 +50,8 @@ TASK_NAMES = ("covbumps16-10", "rect16-4")
 # name -> autoencoder options ("c": code size, None: the rounded intrinsic dimension, "rule": auto's
 # round(d_id / 0.9), "rule2": auto's canonical code size from that, "latent": the number of latents;
 # "dense": auto's image autoencoder, dense on the pixels, with these changes to its options,
-# instead of the ConvAutoencoder; "canonical": auto's
-# canonical encoder with these changes, fitted on half the pairs, its codes and R² of the other half)
+# instead of the ConvAutoencoder; "canonical": auto's canonical encoder with these changes,
+# fitted on half the pairs, its codes and R² of the other half)
 SETTINGS = {
     "conv, c = round(d_id), 20 epochs (auto before)": dict(c=None, epochs=20, patience=5),
     "conv, c = latents, 60 epochs": dict(c="latent", epochs=60, patience=10),
@@ -153,18 +153,19 @@ def main(argv=None) -> int:
         ids = image_intrinsic_dimensions([pair.x, pair.y], seed)
         d_id = max(ids)
         train = image_training_set([pair.x, pair.y], seed)  # as auto's shared autoencoder
+        fit_rows, held_rows = canonical_split(len(pair.x), seed)  # as auto's canonical encoder
         for name in chosen:
             if (task, name) in done:
                 continue
             opts = dict(SETTINGS[name])
             c, dense, canonical = opts.pop("c"), opts.pop("dense", None), opts.pop("canonical", None)
             c = {None: max(1, round(d_id)), "rule": image_code_size(ids),
-                 "rule2": image_canonical_code_size(image_code_size(ids), len(pair.x) // 2)}.get(
+                 "rule2": image_canonical_code_size(image_code_size(ids), len(fit_rows))}.get(
                 c, pair.latent_x.shape[1])
             rows = np.arange(len(pair.x))
             t0 = time.perf_counter()
             if canonical is not None:
-                fit_rows, rows = canonical_split(len(pair.x), seed)
+                rows = held_rows
                 ae = image_canonical_encoder(c, seed, "cpu", False, **canonical).fit(pair.x[fit_rows], pair.y[fit_rows])
             elif dense is not None:
                 ae = image_autoencoder(c, seed, "cpu", False, **dense).fit(train)

@@ -109,7 +109,7 @@ def canonical_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_images(sides: list[np.ndarray], seed: int, device, progress: bool,
-                   ids: list[float] | None = None) -> tuple[list, dict]:
+                  ids: list[float] | None = None) -> tuple[list, dict]:
     """One image autoencoder for the image sides (same shape): codes per side and its record.
 
     One encoder serves both sides, as in the paper's Algorithm 1: it only has to be injective on
@@ -133,7 +133,7 @@ def encode_images(sides: list[np.ndarray], seed: int, device, progress: bool,
 
 
 def encode_image_pair(sides: list[np.ndarray], ids: list[float], c: int, seed: int, device,
-                       progress: bool) -> tuple[list, list, np.ndarray, tuple | None]:
+                      progress: bool) -> tuple[list, list, np.ndarray, tuple | None]:
     """Codes of the held-out half of two paired image sides from a :class:`CanonicalEncoder`
     fitted on the other half: ``(codes, records, held_out_rows, leading)``; ``leading`` is
     ``None`` or, where the encoder has more than ``c`` units (:func:`image_canonical_code_size`),
@@ -144,11 +144,11 @@ def encode_image_pair(sides: list[np.ndarray], ids: list[float], c: int, seed: i
     canonical encoder's codes are trained to be linearly related across the sides. On covariance
     bumps at 10 nats (16x16) the flow found 7.4 nats on its ``c``-unit codes where it found 4.6
     on the autoencoder's, on rectangles at 4 nats 3.1 where it found 2.5
-    (``benchmarks/image_codes.md``; both seeds and ``2c`` units: ``benchmarks/accuracy.md``). Where the codes go to weighted KL the autoencoder
-    stays: the canonical objective is the Gaussian MI of the codes, and on t-copula bumps it lost
-    0.47 nats on one of two seeds (``benchmarks/README.md``). The MI of codes of pairs the
-    encoder never saw is a lower bound on the images' by data processing, with no fitted-on-itself
-    optimism.
+    (``benchmarks/image_codes.md``; both seeds and ``2c`` units: ``benchmarks/accuracy.md``).
+    Where the codes go to weighted KL the autoencoder stays: the canonical objective is the
+    Gaussian MI of the codes, and on t-copula bumps it lost 0.47 nats on one of two seeds
+    (``benchmarks/README.md``). The MI of codes of pairs the encoder never saw is a lower bound
+    on the images' by data processing, with no fitted-on-itself optimism.
     """
     fit_rows, rows = canonical_split(len(sides[0]), seed)
     units = image_canonical_code_size(c, len(fit_rows))
