@@ -2,7 +2,7 @@
 
     python benchmarks/image_codes.py            # the tasks and autoencoder settings below (about 45 min, 1 core)
     python benchmarks/image_codes.py --tasks bumps16-2 --settings 0,6,8,9   # the bumps rows of the table
-    python benchmarks/image_codes.py --seed 1 --settings 9,10   # the canonical rows of seed 1
+    python benchmarks/image_codes.py --seed 1 --settings 9,10,11   # the canonical rows of seed 1
 
 For image tasks of ``benchmarks/accuracy.py`` (n = 5,000, seed 0 unless ``--seed``, the same
 samples), this script measures, next to the truth:
@@ -41,6 +41,8 @@ from ibcore.compression import ConvAutoencoder  # noqa: E402
 from ibcore.compression.auto import (canonical_split, estimate_codes, image_autoencoder,  # noqa: E402
                                      image_canonical_code_size, image_canonical_encoder, image_code_size,
                                      image_intrinsic_dimensions, image_training_set)
+from ibcore.compression.auto_images import _ENCODERS, encoder_seeds, joint_canonical_codes  # noqa: E402
+from ibcore.nn import in_threads  # noqa: E402
 from ibcore.synthetic import image_pair  # noqa: E402
 from ibcore.tables import append_row, read_rows  # noqa: E402
 
@@ -51,7 +53,8 @@ TASK_NAMES = ("covbumps16-10", "rect16-4")
 # round(d_id / 0.9), "rule2": auto's canonical code size from that, "latent": the number of latents;
 # "dense": auto's image autoencoder, dense on the pixels, with these changes to its options,
 # instead of the ConvAutoencoder; "canonical": auto's canonical encoder with these changes,
-# fitted on half the pairs, its codes and R² of the other half)
+# fitted on half the pairs, its codes and R² of the other half; "pooled": auto's canonical
+# encoders from 1,000 fitting pairs on, their codes pooled as auto pools them)
 SETTINGS = {
     "conv, c = round(d_id), 20 epochs (auto before)": dict(c=None, epochs=20, patience=5),
     "conv, c = latents, 60 epochs": dict(c="latent", epochs=60, patience=10),
@@ -69,7 +72,9 @@ SETTINGS = {
     "canonical encoder 512-256, c = round(d_id / 0.9), fitted on half the pairs, estimated on the other half "
     "(auto's earlier canonical path, c units)": dict(c="rule", canonical={}),
     "canonical encoder 512-256, 2c units, fitted on half the pairs, estimated on the other half "
-    "(auto where 2c > 7; the estimate on all 2c units)": dict(c="rule2", canonical={}),
+    "(auto's earlier canonical path, 2c units; the estimate on all 2c units)": dict(c="rule2", canonical={}),
+    "two canonical encoders 512-256, 2c units each, pooled: the 2c leading canonical pairs of their codes "
+    "(auto where 2c > 7; the estimate on those 2c pairs)": dict(c="rule2", pooled=True),
 }
 
 
@@ -159,23 +164,36 @@ def main(argv=None) -> int:
                 continue
             opts = dict(SETTINGS[name])
             c, dense, canonical = opts.pop("c"), opts.pop("dense", None), opts.pop("canonical", None)
+            pooled = opts.pop("pooled", False)
             c = {None: max(1, round(d_id)), "rule": image_code_size(ids),
                  "rule2": image_canonical_code_size(image_code_size(ids), len(fit_rows))}.get(
                 c, pair.latent_x.shape[1])
             rows = np.arange(len(pair.x))
             t0 = time.perf_counter()
-            if canonical is not None:
+            if pooled:  # as auto's encode_image_pair: encoders side by side, their codes pooled
                 rows = held_rows
-                ae = image_canonical_encoder(c, seed, "cpu", False, **canonical).fit(pair.x[fit_rows], pair.y[fit_rows])
-            elif dense is not None:
-                ae = image_autoencoder(c, seed, "cpu", False, **dense).fit(train)
+                encs = in_threads([lambda s=s: image_canonical_encoder(c, s, "cpu", False).fit(
+                    pair.x[fit_rows], pair.y[fit_rows]) for s in encoder_seeds(seed, _ENCODERS)])
+                (cx, cy), = joint_canonical_codes([(e.transform(pair.x[fit_rows]), e.transform(pair.y[fit_rows]))
+                                                   for e in encs],
+                                                  [(e.transform(pair.x[rows]), e.transform(pair.y[rows])) for e in encs],
+                                                  (c,))
+                epochs = "/".join(str(e.n_epochs_) for e in encs)
             else:
-                ae = ConvAutoencoder(c, batch_size=128, random_state=seed, progress=False, **opts).fit(train)
-            cx, cy = ae.transform(pair.x[rows]), ae.transform(pair.y[rows])
+                if canonical is not None:
+                    rows = held_rows
+                    ae = image_canonical_encoder(c, seed, "cpu", False, **canonical).fit(pair.x[fit_rows],
+                                                                                       pair.y[fit_rows])
+                elif dense is not None:
+                    ae = image_autoencoder(c, seed, "cpu", False, **dense).fit(train)
+                else:
+                    ae = ConvAutoencoder(c, batch_size=128, random_state=seed, progress=False, **opts).fit(train)
+                cx, cy = ae.transform(pair.x[rows]), ae.transform(pair.y[rows])
+                epochs = ae.n_epochs_
             v, m, f, k = _estimate(cx, cy, seed)
             secs = time.perf_counter() - t0
             r2 = json.dumps([round(x, 4) for x in _r2(cx, pair.latent_x[rows])])
-            append_row(out, COLUMNS, dict(task=task, setting=name, code_dim=c, epochs_run=ae.n_epochs_, r2=r2,
+            append_row(out, COLUMNS, dict(task=task, setting=name, code_dim=c, epochs_run=epochs, r2=r2,
                                           estimate=v, method=m, flow=f, ksg=k, truth=truth, seconds=secs))
             print(f"{task} {name}: {v:.3f} ({m})", flush=True)
     write_markdown(read_rows(out, COLUMNS), Path(args.md), args.n)

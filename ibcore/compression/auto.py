@@ -26,17 +26,19 @@ The decision rule of ``auto`` (measured in ``benchmarks/accuracy.py``, results i
        sides; the MI is estimated on the codes of the other half (``encode_image_pair``;
        ``details["held_out_pairs"]``).
 
-     From 1,000 fitting pairs on, the canonical encoder gets ``2c`` units
-     (:func:`~ibcore.compression.auto_images.image_canonical_code_size`), and the MI is
-     estimated both on its codes and on their ``c`` leading canonical pairs; the one where the
-     flow finds more on pairs it was not trained on gives the result (:func:`estimate_codes`,
+     From 1,000 fitting pairs on, two canonical encoders with ``2c`` units each, from different
+     initial weights, train side by side
+     (:func:`~ibcore.compression.auto_images.image_canonical_code_size`); the codes are the
+     ``2c`` leading canonical pairs of their codes put side by side, and the MI is estimated
+     both on them and on their ``c`` leading pairs; the one where the flow finds more on pairs
+     it was not trained on gives the result (:func:`estimate_codes`,
      ``details["canonical_codes"]``). The image side of this step lives in
      :mod:`ibcore.compression.auto_images`.
 
      The codes of several latents at high MI keep only part of it (10 nats over five latent
-     pairs: 5.1-8.1 nats with the canonical encoder, 4.2-4.6 with the autoencoder), so there the
-     result is a lower bound (``benchmarks/image_codes.md``, ``benchmarks/accuracy.md``). Images
-     with several channels are flattened and take the vector path.
+     pairs: 7.4-8.9 nats with the pooled canonical encoders, 4.2-4.6 with the autoencoder), so
+     there the result is a lower bound (``benchmarks/image_codes.md``, ``benchmarks/accuracy.md``).
+     Images with several channels are flattened and take the vector path.
    * *vectors* ``(n, d)``: unless the sample lies near a set of at most about half its dimension
      (:func:`ibcore.estimators.intrinsic.manifold_suspected` and ``d_id < d/2 + 1/2``; see
      ``_degenerate`` for why the second condition), a side with ``d <= MAX_FLOW_DIM`` is used
@@ -233,8 +235,8 @@ class PreparedSides(NamedTuple):
     #: ``None`` when the codes are of every sample, else the sample rows they are of (two image
     #: sides coded by the canonical encoder: the held-out half of the pairs)
     rows: np.ndarray | None
-    #: ``None``, or with the canonical encoder the codes' leading canonical pairs ``(u, v)``,
-    #: a second candidate for :func:`estimate_codes`
+    #: ``None``, or where the canonical encoders have ``2c`` units the ``c`` leading canonical
+    #: pairs ``(u, v)`` of their codes, a second candidate for :func:`estimate_codes`
     leading: tuple | None
 
 
