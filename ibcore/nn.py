@@ -71,10 +71,11 @@ def in_threads(jobs: list[Callable]) -> list:
     return their results in order (the first exception is raised).
 
     torch releases the GIL inside its kernels, so small networks trained side by side use one
-    core each: two canonical encoders trained in two threads took half the time of one after
-    the other on 2 cores, with the same weights (``ibcore.compression.auto_images``). Networks
-    built inside :func:`seeded` stay reproducible; anything else drawing from torch's global
-    generator while training (dropout) would not be.
+    core each: ``auto``'s two canonical encoders (:mod:`ibcore.compression.auto_images`) train
+    on 2 cores in about the time of one, with the weights they get one after the other
+    (``benchmarks/README.md``, the accuracy section). Networks built inside :func:`seeded` stay
+    reproducible; anything else drawing from torch's global generator while training (dropout)
+    would not be.
     """
     if len(jobs) <= 1:
         with limit_threads(1):
