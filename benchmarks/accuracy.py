@@ -210,9 +210,10 @@ def run_method(method, x, y, seed, args, cache):
         sides = [est.details[s].get("code_dim", f"{est.details[s].get('classes')} classes") for s in ("x", "y")]
         note = f"{est.details['method']}; codes {sides[0]}+{sides[1]}"
         canon = est.details.get("canonical_codes")
-        if canon and canon["used"] == "leading":  # auto kept the codes' leading canonical pairs
-            k = canon["leading"]["code_dim"]
-            note = f"{est.details['method']}; codes {k}+{k} (leading canonical pairs of {sides[0]}+{sides[1]})"
+        if canon:  # auto's pooled canonical encoders: which leading canonical pairs it kept
+            k = canon[canon["used"]]["code_dim"]
+            pooled = f"{est.details['x']['encoders']} encoders' {sides[0]}+{sides[1]}"
+            note = f"{est.details['method']}; codes {k}+{k} (leading canonical pairs of {pooled})"
         return est.value, est.std, note + ("; unstable" if est.unstable else "")
     if labels and method in ("flow", "sklearn-ksg", "gaussian-copula"):
         return math.nan, math.nan, "continuous y only"
