@@ -174,10 +174,9 @@ def main(argv=None) -> int:
                 rows = held_rows
                 encs = in_threads([lambda s=s: image_canonical_encoder(c, s, "cpu", False).fit(
                     pair.x[fit_rows], pair.y[fit_rows]) for s in encoder_seeds(seed, _ENCODERS)])
-                (cx, cy), = joint_canonical_codes([(e.transform(pair.x[fit_rows]), e.transform(pair.y[fit_rows]))
-                                                   for e in encs],
-                                                  [(e.transform(pair.x[rows]), e.transform(pair.y[rows])) for e in encs],
-                                                  (c,))
+                fit_codes = [(e.transform(pair.x[fit_rows]), e.transform(pair.y[fit_rows])) for e in encs]
+                held_codes = [(e.transform(pair.x[rows]), e.transform(pair.y[rows])) for e in encs]
+                (cx, cy), = joint_canonical_codes(fit_codes, held_codes, (c,))
                 epochs = "/".join(str(e.n_epochs_) for e in encs)
             else:
                 if canonical is not None:

@@ -2,7 +2,8 @@
 end to end are tested in ``test_auto.py``."""
 import numpy as np
 
-from ibcore.compression.auto_images import canonical_split, encoder_seeds, image_canonical_code_size, joint_canonical_codes
+from ibcore.compression.auto_images import (canonical_split, encoder_seeds, image_canonical_code_size,
+                                           joint_canonical_codes)
 
 
 def test_canonical_code_size_doubles_from_a_thousand_fitting_pairs():
@@ -42,8 +43,9 @@ def test_joint_canonical_codes_pool_what_each_encoder_saw():
     assert two[0].shape == two[1].shape == (n // 2, 2) and one[0].shape == (n // 2, 1)
     assert np.allclose(one[0], two[0][:, :1]) and np.allclose(one[1], two[1][:, :1])
     r = [abs(np.corrcoef(two[0][:, k], two[1][:, k])[0, 1]) for k in (0, 1)]
-    # tanh keeps most of a Gaussian pair's correlation: both pairs are found, the stronger first;
-    # (0.94 and 0.89 on three seeds), 10 standard errors of a correlation on 2,000 pairs above the bounds
+    # tanh keeps most of a Gaussian pair's correlation: both pairs are found, the stronger first
+    # (0.94 and 0.89 on three seeds: 15 and 8 standard errors of a correlation on 2,000 pairs above
+    # the bounds)
     assert r[0] > 0.9 and r[1] > 0.85 and r[0] > r[1]
     # each encoder alone has one correlated pair only
     alone = joint_canonical_codes(fit_codes[:1], codes[:1], (2,))[0]
