@@ -41,8 +41,7 @@ from ibcore.compression import ConvAutoencoder  # noqa: E402
 from ibcore.compression.auto import (canonical_split, estimate_codes, image_autoencoder,  # noqa: E402
                                      image_canonical_code_size, image_canonical_encoder, image_code_size,
                                      image_intrinsic_dimensions, image_training_set)
-from ibcore.compression.auto_images import _ENCODERS, encoder_seeds, joint_canonical_codes  # noqa: E402
-from ibcore.nn import in_threads  # noqa: E402
+from ibcore.compression.auto_images import encode_image_pair  # noqa: E402
 from ibcore.synthetic import image_pair  # noqa: E402
 from ibcore.tables import append_row, read_rows  # noqa: E402
 
@@ -53,8 +52,8 @@ TASK_NAMES = ("covbumps16-10", "rect16-4")
 # round(d_id / 0.9), "rule2": auto's canonical code size from that, "latent": the number of latents;
 # "dense": auto's image autoencoder, dense on the pixels, with these changes to its options,
 # instead of the ConvAutoencoder; "canonical": auto's canonical encoder with these changes,
-# fitted on half the pairs, its codes and R² of the other half; "pooled": auto's canonical
-# encoders from 1,000 fitting pairs on, their codes pooled as auto pools them)
+# fitted on half the pairs, its codes and R² of the other half; "pooled": auto's own
+# encode_image_pair, which from 1,000 fitting pairs on pools two canonical encoders)
 SETTINGS = {
     "conv, c = round(d_id), 20 epochs (auto before)": dict(c=None, epochs=20, patience=5),
     "conv, c = latents, 60 epochs": dict(c="latent", epochs=60, patience=10),
@@ -170,14 +169,11 @@ def main(argv=None) -> int:
                 c, pair.latent_x.shape[1])
             rows = np.arange(len(pair.x))
             t0 = time.perf_counter()
-            if pooled:  # as auto's encode_image_pair: encoders side by side, their codes pooled
-                rows = held_rows
-                encs = in_threads([lambda s=s: image_canonical_encoder(c, s, "cpu", False).fit(
-                    pair.x[fit_rows], pair.y[fit_rows]) for s in encoder_seeds(seed, _ENCODERS)])
-                fit_codes = [(e.transform(pair.x[fit_rows]), e.transform(pair.y[fit_rows])) for e in encs]
-                held_codes = [(e.transform(pair.x[rows]), e.transform(pair.y[rows])) for e in encs]
-                (cx, cy), = joint_canonical_codes(fit_codes, held_codes, (c,))
-                epochs = "/".join(str(e.n_epochs_) for e in encs)
+            if pooled:  # auto's own path: its codes are the 2c leading pairs of two pooled encoders
+                (cx, cy), recs, rows, _ = encode_image_pair([pair.x, pair.y], ids, image_code_size(ids), seed,
+                                                            "cpu", False)
+                c = recs[0]["code_dim"]
+                epochs = "/".join(str(e) for e in recs[0]["encoder_epochs"])
             else:
                 if canonical is not None:
                     rows = held_rows
